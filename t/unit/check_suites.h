@@ -1,0 +1,13 @@
+#ifndef CHECK_SUITES_H
+#define CHECK_SUITES_H
+
+#include <check.h>
+
+/* One suite per unit of common/, added to one runner by check_main.c. */
+Suite *nh_uuid_suite(void);
+Suite *nh_crypto_suite(void);
+Suite *nh_validate_suite(void);
+Suite *nh_time_suite(void);
+Suite *nh_config_suite(void);
+
+#endif /* CHECK_SUITES_H */
