@@ -1,0 +1,618 @@
+
+/*
+ * Owners: signup, login and logout. Password hashing (PBKDF2) runs in an
+ * nginx thread pool; the event loop only posts the task and takes the
+ * result.
+ */
+
+
+#include "ngx_http_notifyhub_module.h"
+#include "nh_validate.h"
+
+
+#define NGX_HTTP_NOTIFYHUB_PASSWORD_MIN   10
+#define NGX_HTTP_NOTIFYHUB_PASSWORD_MAX   1024
+#define NGX_HTTP_NOTIFYHUB_NAME_MAX       200
+
+
+typedef struct ngx_http_notifyhub_kdf_s  ngx_http_notifyhub_kdf_t;
+
+typedef void (*ngx_http_notifyhub_kdf_done_pt)(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf);
+
+/* A password hash or check, handed to a thread. */
+struct ngx_http_notifyhub_kdf_s {
+    ngx_http_request_t               *request;
+    char                             *password;
+    size_t                            password_len;
+    ngx_uint_t                        iterations;
+    ngx_uint_t                        verify;
+    char                              encoded[NH_PASSWORD_HASH_MAX];
+    int                               result;
+    ngx_http_notifyhub_kdf_done_pt    done;
+};
+
+
+/* What signup and login carry from one step to the next. */
+typedef struct {
+    char                             *email;
+    const char                       *name;
+    const char                       *password;    /* login only */
+    ngx_uint_t                        user_found;
+    char                              user_id[NH_UUID_STR_LEN + 1];
+    char                              token[NH_TOKEN_MAX];
+} ngx_http_notifyhub_owner_t;
+
+
+static ngx_int_t ngx_http_notifyhub_kdf_start(ngx_http_request_t *r,
+    const char *password, const char *encoded,
+    ngx_http_notifyhub_kdf_done_pt done);
+static void ngx_http_notifyhub_kdf_thread(void *data, ngx_log_t *log);
+static void ngx_http_notifyhub_kdf_event(ngx_event_t *ev);
+static void ngx_http_notifyhub_signup_hashed(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf);
+static void ngx_http_notifyhub_signup_done(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_login_found(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf);
+static void ngx_http_notifyhub_login_done(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_logout_done(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static ngx_int_t ngx_http_notifyhub_new_session(ngx_http_request_t *r,
+    ngx_http_notifyhub_owner_t *owner, char *session_id,
+    u_char token_hash[NH_SHA256_LEN]);
+static void ngx_http_notifyhub_reply_with_token(ngx_http_request_t *r,
+    PGresult *res, ngx_http_notifyhub_owner_t *owner);
+static char *ngx_http_notifyhub_lower_email(ngx_http_request_t *r,
+    const char *email);
+
+
+void
+ngx_http_notifyhub_signup(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    const char                  *email, *password;
+    ngx_int_t                    rc;
+    ngx_http_notifyhub_owner_t  *owner;
+
+    email = ngx_http_notifyhub_string_field(ctx, ctx->json, "email", "email",
+                                            1, 1, NH_EMAIL_MAX);
+    if (email && !nh_email_is_valid(email, ngx_strlen(email))) {
+        ngx_http_notifyhub_invalid(ctx, "email", "invalid_format");
+        email = NULL;
+    }
+
+    password = ngx_http_notifyhub_string_field(ctx, ctx->json, "password",
+                                   "password", 1,
+                                   NGX_HTTP_NOTIFYHUB_PASSWORD_MIN,
+                                   NGX_HTTP_NOTIFYHUB_PASSWORD_MAX);
+
+    owner = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_owner_t));
+    if (owner == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    owner->name = ngx_http_notifyhub_string_field(ctx, ctx->json, "name",
+                                    "name", 1, 1,
+                                    NGX_HTTP_NOTIFYHUB_NAME_MAX);
+
+    if (ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    owner->email = ngx_http_notifyhub_lower_email(r, email);
+    if (owner->email == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ctx->state = owner;
+
+    rc = ngx_http_notifyhub_kdf_start(r, password, NULL,
+                                      ngx_http_notifyhub_signup_hashed);
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_signup_hashed(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf)
+{
+    char                         user_id[NH_UUID_STR_LEN + 1];
+    char                         session_id[NH_UUID_STR_LEN + 1];
+    char                         ttl[NGX_INT_T_LEN + 1];
+    u_char                       uuid[NH_UUID_LEN];
+    u_char                       token_hash[NH_SHA256_LEN];
+    ngx_int_t                    rc;
+    const char                  *values[7];
+    int                          lengths[7], formats[7];
+    ngx_http_notifyhub_ctx_t    *ctx;
+    ngx_http_notifyhub_owner_t  *owner;
+    ngx_http_notifyhub_main_conf_t  *nmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+    owner = ctx->state;
+
+    if (kdf->result != 0 || nh_uuid7_generate(uuid) != 0) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "notifyhub: hashing a password failed, request %V",
+                      &ctx->request_id);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    nh_uuid_format(uuid, user_id);
+
+    if (ngx_http_notifyhub_new_session(r, owner, session_id, token_hash)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    nmcf = ngx_http_get_module_main_conf(r, ngx_http_notifyhub_module);
+    ngx_sprintf((u_char *) ttl, "%T%Z", nmcf->session_ttl);
+
+    ngx_memzero(formats, sizeof(formats));
+    ngx_memzero(lengths, sizeof(lengths));
+
+    values[0] = user_id;
+    values[1] = owner->email;
+    values[2] = kdf->encoded;
+    values[3] = owner->name;
+    values[4] = session_id;
+    values[5] = (const char *) token_hash;
+    lengths[5] = NH_SHA256_LEN;
+    formats[5] = 1;
+    values[6] = ttl;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body FROM nh_signup($1, $2, $3, $4, $5, $6, $7)",
+             7, values, lengths, formats,
+             ngx_http_notifyhub_signup_done, owner);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_signup_done(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_signup") != NGX_OK) {
+        return;
+    }
+
+    ngx_http_notifyhub_reply_with_token(r, res, data);
+}
+
+
+void
+ngx_http_notifyhub_login(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    const char                  *email, *password;
+    ngx_int_t                    rc;
+    const char                  *values[1];
+    ngx_http_notifyhub_owner_t  *owner;
+
+    email = ngx_http_notifyhub_string_field(ctx, ctx->json, "email", "email",
+                                            1, 1, NH_EMAIL_MAX);
+    password = ngx_http_notifyhub_string_field(ctx, ctx->json, "password",
+                                   "password", 1, 1,
+                                   NGX_HTTP_NOTIFYHUB_PASSWORD_MAX);
+
+    if (ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    owner = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_owner_t));
+    if (owner == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    owner->email = ngx_http_notifyhub_lower_email(r, email);
+    if (owner->email == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* The password stays in the parsed body until the lookup returns. */
+    owner->password = password;
+    ctx->state = owner;
+
+    values[0] = owner->email;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT user_id, password_hash FROM nh_login_lookup($1)",
+             1, values, NULL, NULL, ngx_http_notifyhub_login_found, owner);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_login_found(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_http_notifyhub_owner_t  *owner = data;
+
+    char                             dummy[NH_PASSWORD_HASH_MAX];
+    ngx_int_t                        rc;
+    const char                      *encoded;
+    ngx_http_notifyhub_main_conf_t  *nmcf;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        /* Reuses the error replies for a failed or missing result. */
+        (void) ngx_http_notifyhub_pg_status(r, res, 2, "nh_login_lookup");
+        return;
+    }
+
+    if (PQntuples(res) == 1) {
+        owner->user_found = 1;
+        ngx_cpystrn((u_char *) owner->user_id,
+                    (u_char *) PQgetvalue(res, 0, 0), NH_UUID_STR_LEN + 1);
+        encoded = PQgetvalue(res, 0, 1);
+
+    } else {
+
+        /*
+         * An unknown email still costs one hash with the configured
+         * iteration count, so both failures take about the same time.
+         */
+
+        nmcf = ngx_http_get_module_main_conf(r, ngx_http_notifyhub_module);
+
+        ngx_snprintf((u_char *) dummy, sizeof(dummy),
+                     "pbkdf2-sha256$%ui$AAAAAAAAAAAAAAAAAAAAAA$"
+                     "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA%Z",
+                     nmcf->password_iterations);
+        encoded = dummy;
+    }
+
+    rc = ngx_http_notifyhub_kdf_start(r, owner->password, encoded,
+                                      ngx_http_notifyhub_login_checked);
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf)
+{
+    char                         session_id[NH_UUID_STR_LEN + 1];
+    char                         ttl[NGX_INT_T_LEN + 1];
+    u_char                       token_hash[NH_SHA256_LEN];
+    ngx_int_t                    rc;
+    const char                  *values[4];
+    int                          lengths[4], formats[4];
+    ngx_http_notifyhub_ctx_t    *ctx;
+    ngx_http_notifyhub_owner_t  *owner;
+    ngx_http_notifyhub_main_conf_t  *nmcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+    owner = ctx->state;
+
+    if (kdf->result != 1 || !owner->user_found) {
+        if (kdf->result == -1 && owner->user_found) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "notifyhub: stored password hash of user %s is "
+                          "malformed, request %V", owner->user_id,
+                          &ctx->request_id);
+        }
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "notifyhub: failed login, request %V",
+                      &ctx->request_id);
+
+        rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                           "unauthorized",
+                                           "invalid email or password");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ngx_http_notifyhub_new_session(r, owner, session_id, token_hash)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    nmcf = ngx_http_get_module_main_conf(r, ngx_http_notifyhub_module);
+    ngx_sprintf((u_char *) ttl, "%T%Z", nmcf->session_ttl);
+
+    ngx_memzero(formats, sizeof(formats));
+    ngx_memzero(lengths, sizeof(lengths));
+
+    values[0] = session_id;
+    values[1] = owner->user_id;
+    values[2] = (const char *) token_hash;
+    lengths[2] = NH_SHA256_LEN;
+    formats[2] = 1;
+    values[3] = ttl;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body FROM nh_session_create($1, $2, $3, $4)",
+             4, values, lengths, formats,
+             ngx_http_notifyhub_login_done, owner);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_login_done(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_session_create")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    ngx_http_notifyhub_reply_with_token(r, res, data);
+}
+
+
+void
+ngx_http_notifyhub_logout(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    u_char      *token, hash[NH_SHA256_LEN];
+    size_t       len;
+    ngx_int_t    rc;
+    const char  *values[1];
+    int          lengths[1], formats[1];
+
+    token = ngx_http_notifyhub_bearer(r, &len);
+    if (token == NULL) {
+        rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                         "unauthorized", "missing or invalid session token");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    nh_sha256(token, len, hash);
+
+    values[0] = (const char *) hash;
+    lengths[0] = NH_SHA256_LEN;
+    formats[0] = 1;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body FROM nh_logout($1)", 1, values, lengths,
+             formats, ngx_http_notifyhub_logout_done, NULL);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_logout_done(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_logout") != NGX_OK) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+}
+
+
+/*
+ * Hashes the caller's API key from X-API-Key or "Authorization: Bearer".
+ * Returns NGX_OK, or NGX_DECLINED when the request carries no key.
+ */
+ngx_int_t
+ngx_http_notifyhub_api_key_hash(ngx_http_request_t *r,
+    u_char hash[NH_SHA256_LEN])
+{
+    u_char           *key;
+    size_t            len;
+    ngx_table_elt_t  *h;
+
+    h = ngx_http_notifyhub_find_header(r, "x-api-key",
+                                       sizeof("x-api-key") - 1);
+
+    if (h && h->value.len) {
+        key = h->value.data;
+        len = h->value.len;
+
+    } else {
+        key = ngx_http_notifyhub_bearer(r, &len);
+        if (key == NULL) {
+            return NGX_DECLINED;
+        }
+    }
+
+    nh_sha256(key, len, hash);
+
+    return NGX_OK;
+}
+
+
+/*
+ * Posts a password hash (encoded == NULL) or a check against encoded to
+ * the thread pool. The request stays blocked until done runs on the event
+ * loop. Returns NGX_OK, NGX_BUSY when the pool's queue is full, or
+ * NGX_ERROR.
+ */
+static ngx_int_t
+ngx_http_notifyhub_kdf_start(ngx_http_request_t *r, const char *password,
+    const char *encoded, ngx_http_notifyhub_kdf_done_pt done)
+{
+    ngx_thread_task_t               *task;
+    ngx_http_notifyhub_kdf_t        *kdf;
+    ngx_http_notifyhub_main_conf_t  *nmcf;
+
+    nmcf = ngx_http_get_module_main_conf(r, ngx_http_notifyhub_module);
+
+    task = ngx_thread_task_alloc(r->pool, sizeof(ngx_http_notifyhub_kdf_t));
+    if (task == NULL) {
+        return NGX_ERROR;
+    }
+
+    kdf = task->ctx;
+    kdf->request = r;
+    kdf->password_len = ngx_strlen(password);
+    kdf->password = ngx_pnalloc(r->pool, kdf->password_len + 1);
+    if (kdf->password == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(kdf->password, password, kdf->password_len + 1);
+    kdf->iterations = nmcf->password_iterations;
+    kdf->done = done;
+
+    if (encoded) {
+        kdf->verify = 1;
+        ngx_cpystrn((u_char *) kdf->encoded, (u_char *) encoded,
+                    sizeof(kdf->encoded));
+    }
+
+    task->handler = ngx_http_notifyhub_kdf_thread;
+    task->event.data = kdf;
+    task->event.handler = ngx_http_notifyhub_kdf_event;
+
+    if (ngx_thread_task_post(nmcf->password_thread_pool, task) != NGX_OK) {
+        ngx_explicit_memzero(kdf->password, kdf->password_len);
+        return NGX_BUSY;
+    }
+
+    r->main->blocked++;
+
+    return NGX_OK;
+}
+
+
+/* Runs in a thread of the pool: no nginx calls here. */
+static void
+ngx_http_notifyhub_kdf_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_notifyhub_kdf_t  *kdf = data;
+
+    if (kdf->verify) {
+        kdf->result = nh_password_verify(kdf->password, kdf->password_len,
+                                         kdf->encoded);
+
+    } else {
+        kdf->result = nh_password_hash(kdf->password, kdf->password_len,
+                                       (unsigned) kdf->iterations,
+                                       kdf->encoded, sizeof(kdf->encoded));
+    }
+}
+
+
+static void
+ngx_http_notifyhub_kdf_event(ngx_event_t *ev)
+{
+    ngx_http_request_t        *r;
+    ngx_http_notifyhub_kdf_t  *kdf;
+
+    kdf = ev->data;
+    r = kdf->request;
+
+    r->main->blocked--;
+
+    ngx_explicit_memzero(kdf->password, kdf->password_len);
+
+    kdf->done(r, kdf);
+}
+
+
+/* Makes a session id and token; the token's hash is what gets stored. */
+static ngx_int_t
+ngx_http_notifyhub_new_session(ngx_http_request_t *r,
+    ngx_http_notifyhub_owner_t *owner, char *session_id,
+    u_char token_hash[NH_SHA256_LEN])
+{
+    int     len;
+    u_char  uuid[NH_UUID_LEN];
+
+    if (nh_uuid7_generate(uuid) != 0) {
+        return NGX_ERROR;
+    }
+
+    nh_uuid_format(uuid, session_id);
+
+    len = nh_token_generate("nhs_", owner->token, sizeof(owner->token));
+    if (len < 0) {
+        return NGX_ERROR;
+    }
+
+    nh_sha256(owner->token, (size_t) len, token_hash);
+
+    return NGX_OK;
+}
+
+
+/* Sends a successful (status, body) row with "token" added to the body. */
+static void
+ngx_http_notifyhub_reply_with_token(ngx_http_request_t *r, PGresult *res,
+    ngx_http_notifyhub_owner_t *owner)
+{
+    cJSON       *json;
+    ngx_int_t    rc;
+    ngx_uint_t   status;
+
+    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
+                      PQgetlength(res, 0, 0));
+
+    if (status >= NGX_HTTP_BAD_REQUEST) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+        return;
+    }
+
+    json = cJSON_ParseWithLength(PQgetvalue(res, 0, 1),
+                                 PQgetlength(res, 0, 1));
+    if (json == NULL
+        || cJSON_AddStringToObject(json, "token", owner->token) == NULL)
+    {
+        cJSON_Delete(json);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_notifyhub_send_cjson(r, status, json);
+    cJSON_Delete(json);
+
+    ngx_explicit_memzero(owner->token, sizeof(owner->token));
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static char *
+ngx_http_notifyhub_lower_email(ngx_http_request_t *r, const char *email)
+{
+    size_t   len;
+    u_char  *p;
+
+    len = ngx_strlen(email);
+
+    p = ngx_pnalloc(r->pool, len + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_strlow(p, (u_char *) email, len);
+    p[len] = '\0';
+
+    return (char *) p;
+}

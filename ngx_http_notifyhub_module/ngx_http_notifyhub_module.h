@@ -1,0 +1,165 @@
+#ifndef _NGX_HTTP_NOTIFYHUB_MODULE_H_INCLUDED_
+#define _NGX_HTTP_NOTIFYHUB_MODULE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <libpq-fe.h>
+#include <cjson/cJSON.h>
+
+#include "nh_crypto.h"
+#include "nh_uuid.h"
+
+
+#define NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX  128
+
+/* The channels, in the order of the Kafka topic handles. */
+typedef enum {
+    NGX_HTTP_NOTIFYHUB_EMAIL = 0,
+    NGX_HTTP_NOTIFYHUB_SMS,
+    NGX_HTTP_NOTIFYHUB_PUSH,
+    NGX_HTTP_NOTIFYHUB_NCHANNELS
+} ngx_http_notifyhub_channel_e;
+
+
+typedef struct {
+    ngx_str_t                  pg_dsn;
+    ngx_uint_t                 pg_pool_size;
+    ngx_uint_t                 pg_queue_size;
+    ngx_msec_t                 pg_connect_timeout;
+    ngx_msec_t                 pg_query_timeout;
+    ngx_msec_t                 pg_queue_timeout;
+
+    /* The DSN as libpq keywords and values, with hostaddr resolved. */
+    const char               **pg_keywords;
+    const char               **pg_values;
+
+    ngx_str_t                  kafka_brokers;
+    ngx_str_t                  kafka_topic_prefix;
+    ngx_uint_t                 kafka_queue_size;
+    ngx_array_t               *kafka_properties;   /* of ngx_keyval_t */
+
+    ngx_thread_pool_t         *password_thread_pool;
+    ngx_uint_t                 password_iterations;
+    time_t                     session_ttl;
+
+    ngx_flag_t                 enabled;
+} ngx_http_notifyhub_main_conf_t;
+
+
+typedef struct ngx_http_notifyhub_ctx_s  ngx_http_notifyhub_ctx_t;
+
+typedef void (*ngx_http_notifyhub_route_pt)(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
+
+/* Per-request state. */
+struct ngx_http_notifyhub_ctx_s {
+    ngx_str_t                  request_id;
+    u_char                     request_id_data[NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX];
+
+    ngx_str_t                  body;          /* raw request body */
+    cJSON                     *json;          /* parsed body, or NULL */
+
+    ngx_str_t                  path_id;       /* the {id} of the route */
+    ngx_http_notifyhub_route_pt  handler;
+
+    cJSON                     *details;       /* validation failures */
+
+    /* The state the handlers carry between asynchronous steps. */
+    void                      *state;
+};
+
+
+/* A PostgreSQL query has finished; res is NULL when it could not run. */
+typedef void (*ngx_http_notifyhub_pg_handler_pt)(ngx_http_request_t *r,
+    PGresult *res, void *data);
+
+
+extern ngx_module_t  ngx_http_notifyhub_module;
+
+
+/* ngx_http_notifyhub_pg.c */
+ngx_int_t ngx_http_notifyhub_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_notifyhub_main_conf_t *nmcf);
+void ngx_http_notifyhub_pg_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_notifyhub_pg_query(ngx_http_request_t *r,
+    const char *sql, int nparams, const char *const *values,
+    const int *lengths, const int *formats,
+    ngx_http_notifyhub_pg_handler_pt handler, void *data);
+ngx_uint_t ngx_http_notifyhub_pg_ready(void);
+char *ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
+    ngx_http_notifyhub_main_conf_t *nmcf);
+
+/* ngx_http_notifyhub_kafka.c */
+ngx_int_t ngx_http_notifyhub_kafka_init_process(ngx_cycle_t *cycle,
+    ngx_http_notifyhub_main_conf_t *nmcf);
+void ngx_http_notifyhub_kafka_exit_process(ngx_cycle_t *cycle);
+ngx_int_t ngx_http_notifyhub_kafka_has_room(void);
+ngx_int_t ngx_http_notifyhub_kafka_produce(ngx_log_t *log,
+    ngx_http_notifyhub_channel_e channel, const char *id,
+    const char *tenant_id);
+ngx_uint_t ngx_http_notifyhub_kafka_ready(void);
+
+/* ngx_http_notifyhub_reply.c */
+void ngx_http_notifyhub_request_id(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+ngx_table_elt_t *ngx_http_notifyhub_find_header(ngx_http_request_t *r,
+    const char *lowcase_name, size_t len);
+ngx_int_t ngx_http_notifyhub_send_json(ngx_http_request_t *r,
+    ngx_uint_t status, const u_char *body, size_t len);
+ngx_int_t ngx_http_notifyhub_send_cjson(ngx_http_request_t *r,
+    ngx_uint_t status, cJSON *json);
+ngx_int_t ngx_http_notifyhub_send_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message);
+ngx_int_t ngx_http_notifyhub_send_error_object(ngx_http_request_t *r,
+    ngx_uint_t status, const u_char *error, size_t len);
+ngx_int_t ngx_http_notifyhub_send_invalid(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+ngx_int_t ngx_http_notifyhub_add_header(ngx_http_request_t *r,
+    const char *name, const char *value);
+void ngx_http_notifyhub_finish(ngx_http_request_t *r, ngx_int_t rc);
+ngx_uint_t ngx_http_notifyhub_error_status(ngx_http_request_t *r,
+    const char **code, const char **message);
+
+/* ngx_http_notifyhub_validate.c */
+void ngx_http_notifyhub_invalid(ngx_http_notifyhub_ctx_t *ctx,
+    const char *field, const char *issue);
+const char *ngx_http_notifyhub_string_field(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *object, const char *name, const char *path, ngx_uint_t required,
+    size_t min_len, size_t max_len);
+cJSON *ngx_http_notifyhub_object_field(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *object, const char *name, const char *path, ngx_uint_t required);
+ngx_int_t ngx_http_notifyhub_enum_field(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *object, const char *name, const char *path,
+    const char *const *values, ngx_int_t dflt);
+u_char *ngx_http_notifyhub_bearer(ngx_http_request_t *r, size_t *len);
+ngx_int_t ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res,
+    int ncols, const char *what);
+ngx_int_t ngx_http_notifyhub_reply_result(ngx_http_request_t *r,
+    PGresult *res);
+void ngx_http_notifyhub_start_failed(ngx_http_request_t *r, ngx_int_t rc);
+
+/* ngx_http_notifyhub_auth.c */
+void ngx_http_notifyhub_signup(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_login(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_logout(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+ngx_int_t ngx_http_notifyhub_api_key_hash(ngx_http_request_t *r,
+    u_char hash[NH_SHA256_LEN]);
+
+/* ngx_http_notifyhub_tenants.c */
+void ngx_http_notifyhub_tenant_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
+/* ngx_http_notifyhub_notifications.c */
+void ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_notification_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
+
+#endif /* _NGX_HTTP_NOTIFYHUB_MODULE_H_INCLUDED_ */

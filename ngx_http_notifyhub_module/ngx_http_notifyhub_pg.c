@@ -1,0 +1,1141 @@
+
+/*
+ * A per-worker-process pool of non-blocking libpq connections driven by
+ * nginx events. Sockets are registered level-triggered. The read event
+ * stays on for the life of the connection. The write event is on only
+ * while libpq has output it could not flush. So no wake-up is lost to an
+ * edge that fired before libpq was ready for it.
+ */
+
+
+#include "ngx_http_notifyhub_module.h"
+
+
+/* The pause between reconnection rounds doubles from MIN up to MAX ms. */
+#define NGX_HTTP_NOTIFYHUB_PG_BACKOFF_MIN  100
+#define NGX_HTTP_NOTIFYHUB_PG_BACKOFF_MAX  1000
+
+
+typedef enum {
+    NGX_HTTP_NOTIFYHUB_PG_DOWN = 0,
+    NGX_HTTP_NOTIFYHUB_PG_CONNECTING,
+    NGX_HTTP_NOTIFYHUB_PG_IDLE,
+    NGX_HTTP_NOTIFYHUB_PG_BUSY
+} ngx_http_notifyhub_pg_state_e;
+
+
+typedef struct ngx_http_notifyhub_pg_conn_s  ngx_http_notifyhub_pg_conn_t;
+
+
+/* A query of one request. It lives in the request's pool. */
+typedef struct {
+    ngx_queue_t                       queue;
+    ngx_http_request_t               *request;
+    ngx_http_notifyhub_pg_handler_pt  handler;
+    void                             *data;
+
+    const char                       *sql;
+    int                               nparams;
+    char                            **values;
+    int                              *lengths;
+    int                              *formats;
+
+    ngx_msec_t                        deadline;
+    ngx_http_notifyhub_pg_conn_t     *conn;
+
+    unsigned                          queued:1;
+    unsigned                          done:1;
+} ngx_http_notifyhub_pg_query_t;
+
+
+struct ngx_http_notifyhub_pg_conn_s {
+    PGconn                           *pg;
+    ngx_connection_t                 *connection;
+    ngx_http_notifyhub_pg_state_e     state;
+
+    /* The running query, or NULL once its request has gone. */
+    ngx_http_notifyhub_pg_query_t    *query;
+    PGresult                         *result;
+};
+
+
+typedef struct {
+    ngx_http_notifyhub_main_conf_t   *conf;
+    ngx_log_t                        *log;
+
+    ngx_http_notifyhub_pg_conn_t     *conns;
+    ngx_uint_t                        nconns;
+    ngx_uint_t                        nalive;      /* idle or busy */
+
+    ngx_queue_t                       waiting;
+    ngx_uint_t                        nwaiting;
+    ngx_event_t                       queue_timer;
+
+    ngx_msec_t                        retry_at;
+    ngx_msec_t                        backoff;
+    ngx_event_t                       retry_timer;
+    ngx_connection_t                  dummy;       /* for the timers' data */
+} ngx_http_notifyhub_pg_pool_t;
+
+
+static void ngx_http_notifyhub_pg_connect(ngx_http_notifyhub_pg_conn_t *pc);
+static ngx_int_t ngx_http_notifyhub_pg_wrap_socket(
+    ngx_http_notifyhub_pg_conn_t *pc);
+static void ngx_http_notifyhub_pg_release_socket(
+    ngx_http_notifyhub_pg_conn_t *pc, ngx_uint_t closed);
+static void ngx_http_notifyhub_pg_poll_connect(
+    ngx_http_notifyhub_pg_conn_t *pc);
+static void ngx_http_notifyhub_pg_connect_failed(
+    ngx_http_notifyhub_pg_conn_t *pc, const char *reason);
+static void ngx_http_notifyhub_pg_close(ngx_http_notifyhub_pg_conn_t *pc);
+static void ngx_http_notifyhub_pg_read_handler(ngx_event_t *rev);
+static void ngx_http_notifyhub_pg_write_handler(ngx_event_t *wev);
+static ngx_int_t ngx_http_notifyhub_pg_want_write(
+    ngx_http_notifyhub_pg_conn_t *pc, ngx_uint_t on);
+static ngx_int_t ngx_http_notifyhub_pg_send(ngx_http_notifyhub_pg_conn_t *pc,
+    ngx_http_notifyhub_pg_query_t *q);
+static void ngx_http_notifyhub_pg_receive(ngx_http_notifyhub_pg_conn_t *pc);
+static void ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
+    PGresult *res);
+static void ngx_http_notifyhub_pg_fail_query(
+    ngx_http_notifyhub_pg_query_t *q);
+static void ngx_http_notifyhub_pg_dispatch(void);
+static void ngx_http_notifyhub_pg_wake(void);
+static void ngx_http_notifyhub_pg_fail_waiting(void);
+static void ngx_http_notifyhub_pg_queue_timeout(ngx_event_t *ev);
+static void ngx_http_notifyhub_pg_retry(ngx_event_t *ev);
+static void ngx_http_notifyhub_pg_cleanup(void *data);
+
+
+static ngx_http_notifyhub_pg_pool_t  *ngx_http_notifyhub_pg_pool;
+
+
+ngx_int_t
+ngx_http_notifyhub_pg_init_process(ngx_cycle_t *cycle,
+    ngx_http_notifyhub_main_conf_t *nmcf)
+{
+    ngx_uint_t                     i;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_notifyhub_pg_pool_t));
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->conns = ngx_pcalloc(cycle->pool,
+                      nmcf->pg_pool_size * sizeof(ngx_http_notifyhub_pg_conn_t));
+    if (pool->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->conf = nmcf;
+    pool->log = cycle->log;
+    pool->nconns = nmcf->pg_pool_size;
+    ngx_queue_init(&pool->waiting);
+
+    pool->dummy.fd = (ngx_socket_t) -1;
+
+    pool->queue_timer.handler = ngx_http_notifyhub_pg_queue_timeout;
+    pool->queue_timer.data = &pool->dummy;
+    pool->queue_timer.log = cycle->log;
+    pool->queue_timer.cancelable = 1;
+
+    pool->retry_timer.handler = ngx_http_notifyhub_pg_retry;
+    pool->retry_timer.data = &pool->dummy;
+    pool->retry_timer.log = cycle->log;
+    pool->retry_timer.cancelable = 1;
+
+    ngx_http_notifyhub_pg_pool = pool;
+
+    for (i = 0; i < pool->nconns; i++) {
+        ngx_http_notifyhub_pg_connect(&pool->conns[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_notifyhub_pg_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_uint_t                     i;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+    if (pool == NULL) {
+        return;
+    }
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].pg) {
+            ngx_http_notifyhub_pg_close(&pool->conns[i]);
+        }
+    }
+
+    ngx_http_notifyhub_pg_pool = NULL;
+}
+
+
+/* Returns 1 when at least one connection is established. */
+ngx_uint_t
+ngx_http_notifyhub_pg_ready(void)
+{
+    return ngx_http_notifyhub_pg_pool
+           && ngx_http_notifyhub_pg_pool->nalive > 0;
+}
+
+
+/*
+ * Queues a parameterised query for the request. The parameters are copied,
+ * so the caller's buffers may go away. Returns NGX_OK when the handler will
+ * be called later, NGX_BUSY when the wait queue is full, NGX_DECLINED when
+ * no connection can be had now (the database is down), NGX_ERROR on an
+ * allocation failure.
+ */
+ngx_int_t
+ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
+    int nparams, const char *const *values, const int *lengths,
+    const int *formats, ngx_http_notifyhub_pg_handler_pt handler, void *data)
+{
+    int                             i;
+    size_t                          len;
+    ngx_uint_t                      j;
+    ngx_pool_cleanup_t             *cln;
+    ngx_http_notifyhub_pg_pool_t   *pool;
+    ngx_http_notifyhub_pg_conn_t   *pc;
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    if (pool == NULL) {
+        return NGX_DECLINED;
+    }
+
+    q = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_pg_query_t));
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->request = r;
+    q->handler = handler;
+    q->data = data;
+    q->sql = sql;
+    q->nparams = nparams;
+
+    if (nparams > 0) {
+        q->values = ngx_pcalloc(r->pool, nparams * sizeof(char *));
+        q->lengths = ngx_pcalloc(r->pool, nparams * sizeof(int));
+        q->formats = ngx_pcalloc(r->pool, nparams * sizeof(int));
+        if (q->values == NULL || q->lengths == NULL || q->formats == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < nparams; i++) {
+            if (values[i] == NULL) {
+                continue;
+            }
+
+            q->formats[i] = formats ? formats[i] : 0;
+            len = (q->formats[i] == 1) ? (size_t) lengths[i]
+                                       : ngx_strlen(values[i]);
+
+            q->values[i] = ngx_pnalloc(r->pool, len + 1);
+            if (q->values[i] == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_memcpy(q->values[i], values[i], len);
+            q->values[i][len] = '\0';
+            q->lengths[i] = (int) len;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_notifyhub_pg_cleanup;
+    cln->data = q;
+
+    for (j = 0; j < pool->nconns; j++) {
+        pc = &pool->conns[j];
+
+        if (pc->state == NGX_HTTP_NOTIFYHUB_PG_IDLE
+            && ngx_http_notifyhub_pg_send(pc, q) == NGX_OK)
+        {
+            return NGX_OK;
+        }
+    }
+
+    ngx_http_notifyhub_pg_wake();
+
+    if (pool->nalive == 0) {
+        for (j = 0; j < pool->nconns; j++) {
+            if (pool->conns[j].state == NGX_HTTP_NOTIFYHUB_PG_CONNECTING) {
+                break;
+            }
+        }
+
+        if (j == pool->nconns) {
+            q->done = 1;
+            return NGX_DECLINED;
+        }
+    }
+
+    if (pool->nwaiting >= pool->conf->pg_queue_size) {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "notifyhub: postgresql wait queue is full (%ui queries)",
+                      pool->nwaiting);
+        q->done = 1;
+        return NGX_BUSY;
+    }
+
+    q->deadline = ngx_current_msec + pool->conf->pg_queue_timeout;
+    q->queued = 1;
+    ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    pool->nwaiting++;
+
+    if (!pool->queue_timer.timer_set) {
+        ngx_add_timer(&pool->queue_timer, pool->conf->pg_queue_timeout);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_notifyhub_pg_connect(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    pc->pg = PQconnectStartParams(pool->conf->pg_keywords,
+                                  pool->conf->pg_values, 0);
+    if (pc->pg == NULL) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "notifyhub: PQconnectStartParams() failed: "
+                      "out of memory");
+        ngx_http_notifyhub_pg_connect_failed(pc, NULL);
+        return;
+    }
+
+    if (PQstatus(pc->pg) == CONNECTION_BAD) {
+        ngx_http_notifyhub_pg_connect_failed(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    if (PQsetnonblocking(pc->pg, 1) == -1) {
+        ngx_http_notifyhub_pg_connect_failed(pc, PQerrorMessage(pc->pg));
+        return;
+    }
+
+    pc->state = NGX_HTTP_NOTIFYHUB_PG_CONNECTING;
+
+    if (ngx_http_notifyhub_pg_wrap_socket(pc) != NGX_OK) {
+        ngx_http_notifyhub_pg_connect_failed(pc, "cannot register the socket");
+        return;
+    }
+
+    ngx_add_timer(pc->connection->read, pool->conf->pg_connect_timeout);
+
+    /* libpq starts by waiting for the socket to become writable. */
+    if (ngx_http_notifyhub_pg_want_write(pc, 1) != NGX_OK) {
+        ngx_http_notifyhub_pg_connect_failed(pc, "cannot register the socket");
+    }
+}
+
+
+static ngx_int_t
+ngx_http_notifyhub_pg_wrap_socket(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    int                            fd;
+    ngx_connection_t              *c;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    fd = PQsocket(pc->pg);
+    if (fd == -1) {
+        return NGX_ERROR;
+    }
+
+    c = ngx_get_connection(fd, pool->log);
+    if (c == NULL) {
+        return NGX_ERROR;
+    }
+
+    c->data = pc;
+    c->read->handler = ngx_http_notifyhub_pg_read_handler;
+    c->write->handler = ngx_http_notifyhub_pg_write_handler;
+    c->read->log = pool->log;
+    c->write->log = pool->log;
+    c->log = pool->log;
+
+    pc->connection = c;
+
+    if (ngx_add_event(c->read, NGX_READ_EVENT, NGX_LEVEL_EVENT) != NGX_OK) {
+        ngx_http_notifyhub_pg_release_socket(pc, 0);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Forgets the nginx side of the socket. libpq owns the descriptor: it is
+ * either closed already (closed = 1) or about to be closed by PQfinish(),
+ * and either way the kernel drops it from epoll then.
+ */
+static void
+ngx_http_notifyhub_pg_release_socket(ngx_http_notifyhub_pg_conn_t *pc,
+    ngx_uint_t closed)
+{
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+    if (c == NULL) {
+        return;
+    }
+
+    if (c->read->timer_set) {
+        ngx_del_timer(c->read);
+    }
+
+    if (c->write->timer_set) {
+        ngx_del_timer(c->write);
+    }
+
+    if (c->read->posted) {
+        ngx_delete_posted_event(c->read);
+    }
+
+    if (c->write->posted) {
+        ngx_delete_posted_event(c->write);
+    }
+
+    if (closed) {
+        c->read->active = 0;
+        c->write->active = 0;
+
+    } else {
+        if (c->read->active) {
+            ngx_del_event(c->read, NGX_READ_EVENT, NGX_CLOSE_EVENT);
+        }
+
+        if (c->write->active) {
+            ngx_del_event(c->write, NGX_WRITE_EVENT, NGX_CLOSE_EVENT);
+        }
+    }
+
+    c->read->closed = 1;
+    c->write->closed = 1;
+
+    ngx_free_connection(c);
+    c->fd = (ngx_socket_t) -1;
+
+    pc->connection = NULL;
+}
+
+
+static ngx_int_t
+ngx_http_notifyhub_pg_want_write(ngx_http_notifyhub_pg_conn_t *pc,
+    ngx_uint_t on)
+{
+    ngx_event_t  *wev;
+
+    wev = pc->connection->write;
+
+    if (on && !wev->active) {
+        return ngx_add_event(wev, NGX_WRITE_EVENT, NGX_LEVEL_EVENT);
+    }
+
+    if (!on && wev->active) {
+        return ngx_del_event(wev, NGX_WRITE_EVENT, 0);
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_notifyhub_pg_poll_connect(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    int                            fd;
+    PostgresPollingStatusType      rc;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    for ( ;; ) {
+        fd = pc->connection->fd;
+        rc = PQconnectPoll(pc->pg);
+
+        /* libpq opens a new socket when it tries another address. */
+        if (PQsocket(pc->pg) != fd) {
+            ngx_http_notifyhub_pg_release_socket(pc, 1);
+
+            if (rc == PGRES_POLLING_FAILED) {
+                break;
+            }
+
+            if (ngx_http_notifyhub_pg_wrap_socket(pc) != NGX_OK) {
+                ngx_http_notifyhub_pg_connect_failed(pc,
+                                                 "cannot register the socket");
+                return;
+            }
+
+            ngx_add_timer(pc->connection->read,
+                          pool->conf->pg_connect_timeout);
+        }
+
+        switch (rc) {
+
+        case PGRES_POLLING_READING:
+            if (ngx_http_notifyhub_pg_want_write(pc, 0) != NGX_OK) {
+                break;
+            }
+            return;
+
+        case PGRES_POLLING_WRITING:
+            if (ngx_http_notifyhub_pg_want_write(pc, 1) != NGX_OK) {
+                break;
+            }
+            return;
+
+        case PGRES_POLLING_OK:
+            if (pc->connection->read->timer_set) {
+                ngx_del_timer(pc->connection->read);
+            }
+
+            if (ngx_http_notifyhub_pg_want_write(pc, 0) != NGX_OK) {
+                break;
+            }
+
+            pc->state = NGX_HTTP_NOTIFYHUB_PG_IDLE;
+            pool->nalive++;
+            pool->backoff = 0;
+
+            ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+                          "notifyhub: connected to postgresql, "
+                          "%ui of %ui connections up",
+                          pool->nalive, pool->nconns);
+
+            ngx_http_notifyhub_pg_dispatch();
+            return;
+
+        default: /* PGRES_POLLING_FAILED */
+            break;
+        }
+
+        break;
+    }
+
+    ngx_http_notifyhub_pg_connect_failed(pc, PQerrorMessage(pc->pg));
+}
+
+
+static void
+ngx_http_notifyhub_pg_connect_failed(ngx_http_notifyhub_pg_conn_t *pc,
+    const char *reason)
+{
+    ngx_uint_t                     i, new_round;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    /*
+     * All connections that fail within one backoff window count as one
+     * failed round: the pause doubles once per round and one line is
+     * logged per round.
+     */
+    new_round = pool->backoff == 0
+                || (ngx_msec_int_t) (ngx_current_msec - pool->retry_at) >= 0;
+
+    if (reason && new_round) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "notifyhub: connecting to postgresql failed: %s",
+                      reason);
+    }
+
+    ngx_http_notifyhub_pg_close(pc);
+
+    if (new_round) {
+        pool->backoff = pool->backoff
+                        ? ngx_min(pool->backoff * 2,
+                                  NGX_HTTP_NOTIFYHUB_PG_BACKOFF_MAX)
+                        : NGX_HTTP_NOTIFYHUB_PG_BACKOFF_MIN;
+        pool->retry_at = ngx_current_msec + pool->backoff;
+    }
+
+    if (!pool->retry_timer.timer_set) {
+        ngx_add_timer(&pool->retry_timer,
+                      (ngx_msec_t) ngx_max((ngx_msec_int_t)
+                                           (pool->retry_at - ngx_current_msec),
+                                           1));
+    }
+
+    if (pool->nalive > 0) {
+        return;
+    }
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_NOTIFYHUB_PG_CONNECTING) {
+            return;
+        }
+    }
+
+    /* No connection can serve the waiting queries soon, so they fail now. */
+    ngx_http_notifyhub_pg_fail_waiting();
+}
+
+
+static void
+ngx_http_notifyhub_pg_close(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    ngx_http_notifyhub_pg_pool_t   *pool;
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    if (pc->state == NGX_HTTP_NOTIFYHUB_PG_IDLE
+        || pc->state == NGX_HTTP_NOTIFYHUB_PG_BUSY)
+    {
+        pool->nalive--;
+    }
+
+    pc->state = NGX_HTTP_NOTIFYHUB_PG_DOWN;
+
+    ngx_http_notifyhub_pg_release_socket(pc, 0);
+
+    if (pc->result) {
+        PQclear(pc->result);
+        pc->result = NULL;
+    }
+
+    if (pc->pg) {
+        PQfinish(pc->pg);
+        pc->pg = NULL;
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+
+    if (q) {
+        q->conn = NULL;
+        ngx_http_notifyhub_pg_fail_query(q);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_read_handler(ngx_event_t *rev)
+{
+    ngx_connection_t              *c;
+    ngx_http_notifyhub_pg_conn_t  *pc;
+
+    c = rev->data;
+    pc = c->data;
+
+    if (rev->timedout) {
+        rev->timedout = 0;
+
+        if (pc->state == NGX_HTTP_NOTIFYHUB_PG_CONNECTING) {
+            ngx_http_notifyhub_pg_connect_failed(pc, "connection timed out");
+
+        } else {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "notifyhub: postgresql query timed out, "
+                          "closing the connection");
+            ngx_http_notifyhub_pg_close(pc);
+            ngx_http_notifyhub_pg_wake();
+        }
+
+        return;
+    }
+
+    switch (pc->state) {
+
+    case NGX_HTTP_NOTIFYHUB_PG_CONNECTING:
+        ngx_http_notifyhub_pg_poll_connect(pc);
+        return;
+
+    case NGX_HTTP_NOTIFYHUB_PG_BUSY:
+        ngx_http_notifyhub_pg_receive(pc);
+        return;
+
+    case NGX_HTTP_NOTIFYHUB_PG_IDLE:
+
+        /*
+         * An idle connection becomes readable when the server goes away
+         * (for example a restart) or sends a notice.
+         */
+
+        if (!PQconsumeInput(pc->pg) || PQstatus(pc->pg) != CONNECTION_OK) {
+            ngx_log_error(NGX_LOG_WARN, c->log, 0,
+                          "notifyhub: postgresql closed an idle connection: %s",
+                          PQerrorMessage(pc->pg));
+            ngx_http_notifyhub_pg_close(pc);
+            ngx_http_notifyhub_pg_wake();
+        }
+
+        return;
+
+    default:
+        return;
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_write_handler(ngx_event_t *wev)
+{
+    int                            rc;
+    ngx_connection_t              *c;
+    ngx_http_notifyhub_pg_conn_t  *pc;
+
+    c = wev->data;
+    pc = c->data;
+
+    if (pc->state == NGX_HTTP_NOTIFYHUB_PG_CONNECTING) {
+        ngx_http_notifyhub_pg_poll_connect(pc);
+        return;
+    }
+
+    if (pc->state != NGX_HTTP_NOTIFYHUB_PG_BUSY) {
+        (void) ngx_http_notifyhub_pg_want_write(pc, 0);
+        return;
+    }
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "notifyhub: sending to postgresql failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+        return;
+    }
+
+    if (rc == 0) {
+        (void) ngx_http_notifyhub_pg_want_write(pc, 0);
+    }
+}
+
+
+static ngx_int_t
+ngx_http_notifyhub_pg_send(ngx_http_notifyhub_pg_conn_t *pc,
+    ngx_http_notifyhub_pg_query_t *q)
+{
+    int                            rc;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    if (!PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL,
+                           (const char *const *) q->values, q->lengths,
+                           q->formats, 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                      "notifyhub: PQsendQueryParams() failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        return NGX_ERROR;
+    }
+
+    pc->state = NGX_HTTP_NOTIFYHUB_PG_BUSY;
+    pc->query = q;
+    q->conn = pc;
+
+    ngx_add_timer(pc->connection->read, pool->conf->pg_query_timeout);
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, pool->log, 0,
+                      "notifyhub: sending to postgresql failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+
+        /* The handler has already run with a NULL result. */
+        return NGX_OK;
+    }
+
+    if (rc == 1 && ngx_http_notifyhub_pg_want_write(pc, 1) != NGX_OK) {
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_notifyhub_pg_receive(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    PGresult          *res;
+    ngx_connection_t  *c;
+
+    c = pc->connection;
+
+    if (!PQconsumeInput(pc->pg)) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "notifyhub: reading from postgresql failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+        return;
+    }
+
+    /* Results are read until libpq returns NULL, so the connection is
+     * clean for the next query. The first result is the one kept. */
+
+    while (!PQisBusy(pc->pg)) {
+        res = PQgetResult(pc->pg);
+
+        if (res == NULL) {
+            res = pc->result;
+            pc->result = NULL;
+            ngx_http_notifyhub_pg_complete(pc, res);
+            return;
+        }
+
+        if (pc->result == NULL) {
+            pc->result = res;
+
+        } else {
+            PQclear(res);
+        }
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
+    PGresult *res)
+{
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    if (pc->connection->read->timer_set) {
+        ngx_del_timer(pc->connection->read);
+    }
+
+    q = pc->query;
+    pc->query = NULL;
+    pc->state = NGX_HTTP_NOTIFYHUB_PG_IDLE;
+
+    if (q) {
+        q->conn = NULL;
+        q->done = 1;
+        q->handler(q->request, res, q->data);
+    }
+
+    if (res) {
+        PQclear(res);
+    }
+
+    ngx_http_notifyhub_pg_dispatch();
+}
+
+
+static void
+ngx_http_notifyhub_pg_fail_query(ngx_http_notifyhub_pg_query_t *q)
+{
+    if (q->done) {
+        return;
+    }
+
+    q->done = 1;
+    q->handler(q->request, NULL, q->data);
+}
+
+
+/* Hands waiting queries to idle connections, oldest first. */
+static void
+ngx_http_notifyhub_pg_dispatch(void)
+{
+    ngx_uint_t                      i;
+    ngx_queue_t                    *head;
+    ngx_http_notifyhub_pg_pool_t   *pool;
+    ngx_http_notifyhub_pg_conn_t   *pc;
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    for (i = 0; i < pool->nconns && !ngx_queue_empty(&pool->waiting); i++) {
+        pc = &pool->conns[i];
+
+        if (pc->state != NGX_HTTP_NOTIFYHUB_PG_IDLE) {
+            continue;
+        }
+
+        head = ngx_queue_head(&pool->waiting);
+        q = ngx_queue_data(head, ngx_http_notifyhub_pg_query_t, queue);
+
+        ngx_queue_remove(head);
+        pool->nwaiting--;
+        q->queued = 0;
+
+        if (ngx_http_notifyhub_pg_send(pc, q) != NGX_OK) {
+            /* The connection broke; the query goes back to the front. */
+            ngx_queue_insert_head(&pool->waiting, &q->queue);
+            pool->nwaiting++;
+            q->queued = 1;
+        }
+    }
+
+    if (ngx_queue_empty(&pool->waiting) && pool->queue_timer.timer_set) {
+        ngx_del_timer(&pool->queue_timer);
+    }
+
+    ngx_http_notifyhub_pg_wake();
+}
+
+
+/* Starts connecting the connections that are down, unless backing off. */
+static void
+ngx_http_notifyhub_pg_wake(void)
+{
+    ngx_uint_t                     i;
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    if (pool->backoff && (ngx_msec_int_t) (pool->retry_at - ngx_current_msec) > 0)
+    {
+        return;
+    }
+
+    for (i = 0; i < pool->nconns; i++) {
+        if (pool->conns[i].state == NGX_HTTP_NOTIFYHUB_PG_DOWN) {
+            ngx_http_notifyhub_pg_connect(&pool->conns[i]);
+        }
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_fail_waiting(void)
+{
+    ngx_queue_t                    *head;
+    ngx_http_notifyhub_pg_pool_t   *pool;
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        head = ngx_queue_head(&pool->waiting);
+        q = ngx_queue_data(head, ngx_http_notifyhub_pg_query_t, queue);
+
+        ngx_queue_remove(head);
+        pool->nwaiting--;
+        q->queued = 0;
+
+        ngx_http_notifyhub_pg_fail_query(q);
+    }
+
+    if (pool->queue_timer.timer_set) {
+        ngx_del_timer(&pool->queue_timer);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_queue_timeout(ngx_event_t *ev)
+{
+    ngx_queue_t                    *head;
+    ngx_msec_int_t                  left;
+    ngx_http_notifyhub_pg_pool_t   *pool;
+    ngx_http_notifyhub_pg_query_t  *q;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+        head = ngx_queue_head(&pool->waiting);
+        q = ngx_queue_data(head, ngx_http_notifyhub_pg_query_t, queue);
+
+        left = (ngx_msec_int_t) (q->deadline - ngx_current_msec);
+        if (left > 0) {
+            ngx_add_timer(&pool->queue_timer, (ngx_msec_t) left);
+            return;
+        }
+
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
+                      "notifyhub: query waited %M ms for a postgresql "
+                      "connection, giving up", pool->conf->pg_queue_timeout);
+
+        ngx_queue_remove(head);
+        pool->nwaiting--;
+        q->queued = 0;
+
+        ngx_http_notifyhub_pg_fail_query(q);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_pg_retry(ngx_event_t *ev)
+{
+    ngx_http_notifyhub_pg_wake();
+}
+
+
+/* Runs when the request's pool is destroyed. */
+static void
+ngx_http_notifyhub_pg_cleanup(void *data)
+{
+    ngx_http_notifyhub_pg_query_t  *q = data;
+
+    ngx_http_notifyhub_pg_pool_t  *pool;
+
+    pool = ngx_http_notifyhub_pg_pool;
+
+    if (q->done || pool == NULL) {
+        return;
+    }
+
+    q->done = 1;
+
+    if (q->queued) {
+        ngx_queue_remove(&q->queue);
+        pool->nwaiting--;
+        q->queued = 0;
+    }
+
+    /* A running query is drained and its result dropped. */
+    if (q->conn) {
+        q->conn->query = NULL;
+        q->conn = NULL;
+    }
+}
+
+
+/*
+ * Parses notifyhub_pg_dsn into libpq keywords and values. A host name
+ * without a hostaddr is resolved here, at configuration time, so libpq
+ * never resolves a name inside the event loop.
+ */
+char *
+ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
+    ngx_http_notifyhub_main_conf_t *nmcf)
+{
+    char               *err, *dsn, *host;
+    size_t              len;
+    u_char             *p;
+    ngx_url_t           u;
+    ngx_uint_t          n, i, has_hostaddr;
+    PQconninfoOption   *opts, *o;
+
+    dsn = (char *) ngx_pnalloc(cf->pool, nmcf->pg_dsn.len + 1);
+    if (dsn == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(dsn, nmcf->pg_dsn.data, nmcf->pg_dsn.len);
+    dsn[nmcf->pg_dsn.len] = '\0';
+
+    err = NULL;
+    opts = PQconninfoParse(dsn, &err);
+    if (opts == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid notifyhub_pg_dsn \"%V\": %s",
+                           &nmcf->pg_dsn, err ? err : "out of memory");
+        if (err) {
+            PQfreemem(err);
+        }
+        return NGX_CONF_ERROR;
+    }
+
+    n = 0;
+    host = NULL;
+    has_hostaddr = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        n++;
+
+        if (ngx_strcmp(o->keyword, "host") == 0) {
+            host = o->val;
+
+        } else if (ngx_strcmp(o->keyword, "hostaddr") == 0) {
+            has_hostaddr = 1;
+        }
+    }
+
+    nmcf->pg_keywords = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
+    nmcf->pg_values = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
+    if (nmcf->pg_keywords == NULL || nmcf->pg_values == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    i = 0;
+
+    for (o = opts; o->keyword; o++) {
+        if (o->val == NULL || o->val[0] == '\0') {
+            continue;
+        }
+
+        nmcf->pg_keywords[i] = (char *) ngx_pstrdup(cf->pool,
+                                   &(ngx_str_t) { ngx_strlen(o->keyword) + 1,
+                                                  (u_char *) o->keyword });
+        nmcf->pg_values[i] = (char *) ngx_pstrdup(cf->pool,
+                                   &(ngx_str_t) { ngx_strlen(o->val) + 1,
+                                                  (u_char *) o->val });
+        if (nmcf->pg_keywords[i] == NULL || nmcf->pg_values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    if (host && host[0] != '/' && !has_hostaddr) {
+        if (ngx_strchr(host, ',')) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "notifyhub_pg_dsn with several hosts needs "
+                               "a hostaddr for each");
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_memzero(&u, sizeof(ngx_url_t));
+        u.url.data = (u_char *) host;
+        u.url.len = ngx_strlen(host);
+        u.default_port = 5432;
+        u.no_port = 1;
+
+        if (ngx_parse_url(cf->pool, &u) != NGX_OK || u.naddrs == 0) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "cannot resolve the notifyhub_pg_dsn host "
+                               "\"%s\": %s", host,
+                               u.err ? u.err : "no address");
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_pnalloc(cf->pool, NGX_SOCKADDR_STRLEN + 1);
+        if (p == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_sock_ntop(u.addrs[0].sockaddr, u.addrs[0].socklen, p,
+                            NGX_SOCKADDR_STRLEN, 0);
+        p[len] = '\0';
+
+        nmcf->pg_keywords[i] = "hostaddr";
+        nmcf->pg_values[i] = (char *) p;
+    }
+
+    PQconninfoFree(opts);
+
+    return NGX_CONF_OK;
+}
