@@ -13,6 +13,7 @@
 
 
 #define NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX  128
+#define NGX_HTTP_NOTIFYHUB_UNPROCESSABLE   422
 
 /* The channels, in the order of the Kafka topic handles. */
 typedef enum {

@@ -82,6 +82,12 @@ ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
         ngx_http_notifyhub_invalid(ctx, "scheduledAt", "unsupported");
     }
 
+    /* Only EMAIL is accepted so far; other channels get one detail. */
+    if (channel != NGX_HTTP_NOTIFYHUB_EMAIL && ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
     email = NULL;
     to = ngx_http_notifyhub_object_field(ctx, ctx->json, "to", "to", 1);
     if (to) {

@@ -117,6 +117,11 @@ ngx_http_notifyhub_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
 
+    /* nginx 1.22 has no reason phrase for 422. */
+    if (status == NGX_HTTP_NOTIFYHUB_UNPROCESSABLE) {
+        ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
+    }
+
     if (ctx && ctx->request_id.len) {
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {

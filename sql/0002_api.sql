@@ -10,42 +10,59 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')
 $$;
 
+-- The JSON builders use row_to_json, which prints compact JSON with the
+-- keys in the order given (json_build_object puts spaces around colons).
 CREATE FUNCTION nh_error(p_code text, p_message text) RETURNS text
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT json_build_object('code', p_code, 'message', p_message)::text
+    SELECT row_to_json(e)::text
+      FROM (SELECT p_code AS code, p_message AS message) e
+$$;
+
+CREATE FUNCTION nh_error(p_code text, p_message text, p_details json)
+RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT row_to_json(e)::text
+      FROM (SELECT p_code AS code, p_message AS message,
+                   p_details AS details) e
 $$;
 
 CREATE FUNCTION nh_user_json(u users) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', u.id, 'email', u.email, 'name', u.name,
-        'createdAt', nh_ts(u.created_at), 'updatedAt', nh_ts(u.updated_at))
+    SELECT row_to_json(x) FROM (SELECT
+        u.id, u.email, u.name,
+        nh_ts(u.created_at) AS "createdAt",
+        nh_ts(u.updated_at) AS "updatedAt") x
 $$;
 
 CREATE FUNCTION nh_tenant_json(t tenants) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', t.id, 'name', t.name, 'plan', t.plan, 'status', t.status,
-        'settings', t.settings,
-        'createdAt', nh_ts(t.created_at), 'updatedAt', nh_ts(t.updated_at))
+    SELECT row_to_json(x) FROM (SELECT
+        t.id, t.name, t.plan, t.status, t.settings,
+        nh_ts(t.created_at) AS "createdAt",
+        nh_ts(t.updated_at) AS "updatedAt") x
 $$;
 
 CREATE FUNCTION nh_notification_json(n notifications) RETURNS json
 LANGUAGE sql STABLE AS $$
-    SELECT json_build_object(
-        'id', n.id, 'channel', n.channel, 'status', n.status,
-        'priority', n.priority, 'recipientId', n.recipient_id,
-        'to', n.to_address, 'templateId', n.template_id,
-        'templateVersion', n.template_version, 'subject', n.subject,
-        'body', n.body, 'html', n.html, 'data', n.data,
-        'metadata', n.metadata, 'idempotencyKey', n.idempotency_key,
-        'scheduledAt', nh_ts(n.scheduled_at), 'attempts', n.attempts,
-        'nextAttemptAt', nh_ts(n.next_attempt_at),
-        'lastError', n.last_error, 'provider', n.provider,
-        'providerMessageId', n.provider_message_id,
-        'createdAt', nh_ts(n.created_at), 'updatedAt', nh_ts(n.updated_at),
-        'sentAt', nh_ts(n.sent_at), 'deliveredAt', nh_ts(n.delivered_at),
-        'failedAt', nh_ts(n.failed_at))
+    SELECT row_to_json(x) FROM (SELECT
+        n.id, n.channel, n.status, n.priority,
+        n.recipient_id AS "recipientId",
+        n.to_address AS "to",
+        n.template_id AS "templateId",
+        n.template_version AS "templateVersion",
+        n.subject, n.body, n.html, n.data, n.metadata,
+        n.idempotency_key AS "idempotencyKey",
+        nh_ts(n.scheduled_at) AS "scheduledAt",
+        n.attempts,
+        nh_ts(n.next_attempt_at) AS "nextAttemptAt",
+        n.last_error AS "lastError",
+        n.provider,
+        n.provider_message_id AS "providerMessageId",
+        nh_ts(n.created_at) AS "createdAt",
+        nh_ts(n.updated_at) AS "updatedAt",
+        nh_ts(n.sent_at) AS "sentAt",
+        nh_ts(n.delivered_at) AS "deliveredAt",
+        nh_ts(n.failed_at) AS "failedAt") x
 $$;
 
 -- Resolves an owner's session token hash. status 0 means authenticated.
@@ -99,10 +116,9 @@ BEGIN
         body := nh_error('forbidden', 'the tenant is suspended');
     ELSIF NOT ('*' = ANY (k.scopes) OR p_scope = ANY (k.scopes)) THEN
         status := 403;
-        body := json_build_object('code', 'forbidden',
-            'message', 'the API key lacks the scope ' || p_scope,
-            'details', json_build_array(json_build_object(
-                'field', 'scope', 'issue', 'missing', 'scope', p_scope)))::text;
+        body := nh_error('forbidden', 'the API key lacks the scope ' || p_scope,
+            json_build_array(json_build_object(
+                'field', 'scope', 'issue', 'missing', 'scope', p_scope)));
     ELSE
         tenant_id := k.tenant_id;
         status := 0;
@@ -127,10 +143,9 @@ BEGIN
 
     IF NOT FOUND THEN
         status := 409;
-        body := json_build_object('code', 'conflict',
-            'message', 'an account with this email already exists',
-            'details', json_build_array(json_build_object(
-                'field', 'email', 'issue', 'duplicate')))::text;
+        body := nh_error('conflict', 'an account with this email already exists',
+            json_build_array(json_build_object(
+                'field', 'email', 'issue', 'duplicate')));
         RETURN;
     END IF;
 
@@ -138,8 +153,9 @@ BEGIN
     VALUES (p_session_id, p_user_id, p_token_hash, v_expires);
 
     status := 201;
-    body := json_build_object('user', nh_user_json(u),
-                              'expiresAt', nh_ts(v_expires))::text;
+    body := row_to_json(x)::text
+      FROM (SELECT nh_user_json(u) AS "user",
+                   nh_ts(v_expires) AS "expiresAt") x;
 END
 $$;
 
@@ -164,7 +180,8 @@ BEGIN
     VALUES (p_session_id, p_user_id, p_token_hash, v_expires);
 
     status := 200;
-    body := json_build_object('expiresAt', nh_ts(v_expires))::text;
+    body := row_to_json(x)::text
+      FROM (SELECT nh_ts(v_expires) AS "expiresAt") x;
 END
 $$;
 
@@ -213,10 +230,10 @@ BEGIN
     RETURNING * INTO k;
 
     status := 201;
-    body := json_build_object('tenant', nh_tenant_json(t),
-        'apiKey', json_build_object('id', k.id, 'prefix', k.prefix,
-                                    'scopes', k.scopes,
-                                    'expiresAt', nh_ts(k.expires_at)))::text;
+    body := row_to_json(x)::text
+      FROM (SELECT nh_tenant_json(t) AS tenant,
+                   (SELECT row_to_json(y) FROM (SELECT k.id, k.prefix, k.scopes,
+                        nh_ts(k.expires_at) AS "expiresAt") y) AS "apiKey") x;
 END
 $$;
 
@@ -269,10 +286,10 @@ BEGIN
 
             IF i.request_hash <> p_request_hash THEN
                 status := 422;
-                body := json_build_object('code', 'idempotency_key_reused',
-                    'message', 'this idempotency key was used with a different request body',
-                    'details', json_build_array(json_build_object(
-                        'field', 'idempotencyKey', 'issue', 'reused')))::text;
+                body := nh_error('idempotency_key_reused',
+                    'this idempotency key was used with a different request body',
+                    json_build_array(json_build_object(
+                        'field', 'idempotencyKey', 'issue', 'reused')));
                 RETURN;
             END IF;
 
