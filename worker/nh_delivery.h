@@ -1,0 +1,37 @@
+#ifndef NH_DELIVERY_H
+#define NH_DELIVERY_H
+
+#include "nh_db.h"
+#include "nh_provider.h"
+
+/* Delivery bookkeeping: the SQL calls around one provider request. */
+
+typedef struct {
+    PGresult       *res;
+    /* Strings point into res; notification_id into the caller's id. */
+    nh_delivery_t   delivery;
+    const char     *channel;
+} nh_lease_t;
+
+/*
+ * Calls nh_delivery_lease(id, lease_seconds). Returns 0 and the leased
+ * notification in out (free it with nh_lease_release()); NH_ENOENT when
+ * the notification is not leasable (already handled, cancelled or gone);
+ * NH_EAGAIN or NH_ERROR as nh_db_exec() does.
+ */
+int nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
+    nh_lease_t *out);
+
+/* Frees the result behind a lease. Accepts a zeroed lease. */
+void nh_lease_release(nh_lease_t *lease);
+
+/*
+ * Calls nh_delivery_record() with the outcome of one attempt. Returns 0
+ * and sets *stored to 1 when the outcome was stored, or to 0 when the
+ * notification was no longer PROCESSING; NH_EAGAIN or NH_ERROR as
+ * nh_db_exec() does.
+ */
+int nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
+    const nh_outcome_t *outcome, int *stored);
+
+#endif /* NH_DELIVERY_H */

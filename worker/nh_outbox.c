@@ -1,0 +1,109 @@
+#include "nh_outbox.h"
+
+#include "nh_error.h"
+#include "nh_log.h"
+#include "nh_uuid.h"
+
+#include <stdio.h>
+#include <string.h>
+
+
+int
+nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
+    const char *channel, long older_than_seconds, int limit, int *produced)
+{
+    PGresult             *res;
+    rd_kafka_resp_err_t   err;
+    const char           *values[3];
+    const char           *id, *tenant_id;
+    char                  older[24], max[24];
+    char                  value[128];
+    int                   rc, i, n, len;
+
+    *produced = 0;
+
+    snprintf(older, sizeof(older), "%ld", older_than_seconds);
+    snprintf(max, sizeof(max), "%d", limit);
+    values[0] = channel;
+    values[1] = older;
+    values[2] = max;
+
+    rc = nh_db_exec(db, "SELECT id, tenant_id FROM nh_outbox_claim($1, $2, "
+                    "$3)", 3, values, &res);
+    if (rc != NH_OK) {
+        if (rc == NH_ERROR) {
+            nh_log(NH_LOG_ERROR, "outbox claim failed", "channel=%s "
+                   "sqlstate=%s error=%s", channel, nh_db_sqlstate(db),
+                   nh_log_quote(nh_db_error(db)));
+        }
+
+        return rc;
+    }
+
+    n = PQntuples(res);
+
+    for (i = 0; i < n; i++) {
+        id = PQgetvalue(res, i, 0);
+        tenant_id = PQgetvalue(res, i, 1);
+
+        len = snprintf(value, sizeof(value),
+                       "{\"id\":\"%s\",\"tenantId\":\"%s\","
+                       "\"channel\":\"%s\"}", id, tenant_id, channel);
+
+        err = rd_kafka_producev(producer,
+                                RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(id, strlen(id)),
+                                RD_KAFKA_V_VALUE(value, (size_t) len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END);
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            /* The claim moved updated_at, so these rows come back after
+             * older_than_seconds. */
+            nh_log(NH_LOG_WARN, "outbox produce failed", "topic=%s "
+                   "notification_id=%s tenant_id=%s not_produced=%d "
+                   "error=%s", nh_log_quote(topic), id, tenant_id, n - i,
+                   nh_log_quote(rd_kafka_err2str(err)));
+            break;
+        }
+
+        (*produced)++;
+    }
+
+    PQclear(res);
+
+    /* Serve delivery reports of earlier sweeps. */
+    rd_kafka_poll(producer, 0);
+
+    return NH_OK;
+}
+
+
+void
+nh_outbox_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
+    void *opaque)
+{
+    char  id[NH_UUID_STR_LEN + 1];
+    int   len;
+
+    (void) rk;
+    (void) opaque;
+
+    if (msg->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+    }
+
+    len = 0;
+    if (msg->key != NULL) {
+        len = msg->key_len < sizeof(id) ? (int) msg->key_len
+                                        : (int) sizeof(id) - 1;
+    }
+
+    snprintf(id, sizeof(id), "%.*s", len,
+             msg->key != NULL ? (const char *) msg->key : "");
+
+    nh_log(NH_LOG_WARN, "outbox message not delivered", "topic=%s "
+           "notification_id=%s error=%s",
+           nh_log_quote(rd_kafka_topic_name(msg->rkt)), nh_log_quote(id),
+           nh_log_quote(rd_kafka_err2str(msg->err)));
+}

@@ -1,0 +1,64 @@
+#ifndef NH_PROVIDER_H
+#define NH_PROVIDER_H
+
+#include "nh_http.h"
+
+/*
+ * A provider adapter turns a leased notification into one HTTP request and
+ * the provider's response into a delivery outcome. The consumer loop in
+ * nh_worker.c is the same for every channel; a channel's executable
+ * differs only in its adapter and its main().
+ */
+
+/* A leased notification, as nh_delivery_lease() returned it. */
+typedef struct {
+    const char  *notification_id;
+    const char  *tenant_id;
+    const char  *to;          /* recipient address; NULL when missing */
+    const char  *subject;     /* NULL when missing */
+    const char  *body;        /* plain text; NULL when missing */
+    const char  *html;        /* NULL when the notification has none */
+    int          attempts;    /* this attempt's number, from 1 */
+} nh_delivery_t;
+
+typedef enum {
+    NH_OUTCOME_SENT = 0,
+    NH_OUTCOME_FAILED
+} nh_outcome_status_e;
+
+#define NH_OUTCOME_ID_MAX     256
+#define NH_OUTCOME_ERROR_MAX  512
+
+/* The result of one delivery attempt, as written by nh_delivery_record(). */
+typedef struct {
+    nh_outcome_status_e  status;
+    /* Set when the same request may succeed later: throttling (429),
+     * server errors (5xx), timeouts and connection failures. */
+    int                  transient;
+    long                 http_status;   /* 0 when no response arrived */
+    char                 provider_message_id[NH_OUTCOME_ID_MAX];
+    char                 error[NH_OUTCOME_ERROR_MAX];   /* "" when sent */
+    int64_t              duration_ms;
+} nh_outcome_t;
+
+typedef struct {
+    /* Stored in the provider column: "mailgun". */
+    const char  *name;
+    /* The notifications.channel value the adapter delivers: "EMAIL". */
+    const char  *channel;
+    void        *ctx;
+
+    /*
+     * Fills req (target and form fields) for delivery d. Returns 0, or
+     * NH_ERROR with out set to a permanent failure when d cannot be sent
+     * by this provider (a missing recipient, for example), or NH_ENOMEM.
+     */
+    int (*build)(void *ctx, const nh_delivery_t *d, nh_http_request_t *req,
+        nh_outcome_t *out);
+
+    /* Fills out from a finished request: SENT or FAILED and the details. */
+    void (*classify)(void *ctx, const nh_http_request_t *req,
+        nh_outcome_t *out);
+} nh_provider_t;
+
+#endif /* NH_PROVIDER_H */

@@ -1,0 +1,1433 @@
+#include "nh_worker.h"
+
+#include "nh_db.h"
+#include "nh_delivery.h"
+#include "nh_error.h"
+#include "nh_http.h"
+#include "nh_kafka.h"
+#include "nh_offsets.h"
+#include "nh_outbox.h"
+#include "nh_time.h"
+#include "nh_uuid.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <librdkafka/rdkafka.h>
+
+
+/* Maximum wait of one loop turn, so timers run without a wake-up. */
+#define NH_WORKER_TICK_MS            100
+/* Messages taken from Kafka per loop turn before serving the requests. */
+#define NH_WORKER_BATCH              256
+/* Retry delays of a job whose database call failed. */
+#define NH_WORKER_RETRY_MIN_MS       100
+#define NH_WORKER_RETRY_MAX_MS       10000
+/* Rows claimed by one outbox sweep. */
+#define NH_WORKER_SWEEP_LIMIT        500
+#define NH_WORKER_TOPIC_TIMEOUT_MS   10000
+#define NH_WORKER_TOPIC_RETRY_MS     5000
+/* At shutdown: time left for writing outcomes after the HTTP timeout,
+ * for the offset commit, and for flushing the producer. */
+#define NH_WORKER_WRITE_GRACE_MS     5000
+#define NH_WORKER_COMMIT_TIMEOUT_MS  5000
+#define NH_WORKER_FLUSH_TIMEOUT_MS   5000
+/* Identical consume errors within this interval are counted, not logged. */
+#define NH_WORKER_ERROR_REPEAT_MS    10000
+
+
+typedef enum {
+    NH_JOB_LEASE = 0,    /* waiting for nh_delivery_lease() */
+    NH_JOB_SEND,         /* provider request in flight */
+    NH_JOB_RECORD        /* outcome waiting for nh_delivery_record() */
+} nh_job_state_e;
+
+typedef struct nh_worker_s  nh_worker_t;
+typedef struct nh_job_s     nh_job_t;
+
+/* One consumed Kafka message, from its lease to its stored outcome. */
+struct nh_job_s {
+    nh_job_t            *prev;
+    nh_job_t            *next;
+    nh_worker_t         *worker;
+    nh_job_state_e       state;
+    int32_t              partition;
+    int64_t              offset;
+    uint64_t             generation;
+    char                 id[NH_UUID_STR_LEN + 1];
+    char                 tenant_id[NH_UUID_STR_LEN + 1];
+    int                  attempt;
+    nh_http_request_t   *req;
+    nh_outcome_t         outcome;
+    int64_t              retry_at_ms;
+    int64_t              backoff_ms;
+};
+
+struct nh_worker_s {
+    const nh_worker_conf_t  *conf;
+    const nh_provider_t     *provider;
+    nh_db_t                 *db;
+    nh_http_t               *http;
+    nh_offsets_t            *offsets;
+    rd_kafka_t              *consumer;
+    rd_kafka_t              *producer;
+    rd_kafka_queue_t        *consumer_queue;
+    rd_kafka_queue_t        *admin_queue;
+
+    nh_job_t                *head;
+    nh_job_t                *tail;
+    size_t                   jobs;
+    /* Offsets tracked (unfinished, or finished behind an unfinished one)
+     * above which the partitions are paused. */
+    size_t                   max_tracked;
+    int                      paused;
+    int                      more;       /* the last batch was cut short */
+    int                      failed;     /* a fatal error stops the loop */
+
+    int                      topic_ready;
+    int                      topic_pending;
+    int64_t                  topic_retry_at_ms;
+    int64_t                  next_sweep_ms;
+
+    int                      last_consume_error;
+    int64_t                  last_consume_error_ms;
+    unsigned                 consume_errors_suppressed;
+
+    int                      wake[2];
+};
+
+
+static volatile sig_atomic_t  nh_worker_stop;
+static int                    nh_worker_wake_fd = -1;
+
+
+static int nh_worker_start(nh_worker_t *w);
+static void nh_worker_loop(nh_worker_t *w);
+static void nh_worker_drain(nh_worker_t *w);
+static void nh_worker_close(nh_worker_t *w);
+static void nh_worker_log_conf(const nh_worker_conf_t *conf);
+static void nh_worker_signal(int signo);
+static int nh_worker_signals(void);
+static void nh_worker_wait(nh_worker_t *w, int timeout_ms);
+static int nh_worker_wait_ms(nh_worker_t *w);
+static void nh_worker_flow_control(nh_worker_t *w);
+static int nh_worker_full(const nh_worker_t *w);
+static void nh_worker_set_paused(nh_worker_t *w, int pause);
+static void nh_worker_consume(nh_worker_t *w);
+static void nh_worker_on_message(nh_worker_t *w,
+    const rd_kafka_message_t *msg);
+static void nh_worker_consume_error(nh_worker_t *w,
+    const rd_kafka_message_t *msg);
+static int nh_worker_message_id(const rd_kafka_message_t *msg,
+    char id[NH_UUID_STR_LEN + 1]);
+static void nh_worker_run_jobs(nh_worker_t *w);
+static void nh_worker_lease(nh_worker_t *w, nh_job_t *job);
+static int nh_worker_send(nh_worker_t *w, nh_job_t *job,
+    const nh_lease_t *lease);
+static void nh_worker_on_response(nh_http_request_t *req);
+static void nh_worker_record(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_log_outcome(nh_job_t *job, int stored);
+static void nh_worker_fail_job(nh_job_t *job, int transient,
+    const char *error);
+static void nh_worker_retry_later(nh_job_t *job);
+static void nh_worker_finish(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_mark_done(nh_worker_t *w, int32_t partition,
+    uint64_t generation, int64_t offset);
+static void nh_worker_store_offset(nh_worker_t *w, int32_t partition,
+    int64_t offset);
+static void nh_worker_unlink(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_free_job(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *partitions, void *opaque);
+static void nh_worker_ensure_topic(nh_worker_t *w, int wait_ms);
+static void nh_worker_sweep(nh_worker_t *w);
+static void nh_worker_commit(nh_worker_t *w);
+
+
+int
+nh_worker_run(const nh_worker_conf_t *conf, const nh_provider_t *provider)
+{
+    nh_worker_t  w;
+    int          rc;
+
+    memset(&w, 0, sizeof(nh_worker_t));
+    w.conf = conf;
+    w.provider = provider;
+    w.wake[0] = -1;
+    w.wake[1] = -1;
+    w.max_tracked = (size_t) conf->max_in_flight * 16;
+    if (w.max_tracked < 1024) {
+        w.max_tracked = 1024;
+    }
+
+    nh_worker_log_conf(conf);
+
+    rc = nh_worker_start(&w);
+    if (rc != NH_OK) {
+        goto failed;
+    }
+
+    nh_log(NH_LOG_INFO, "worker started", "topic=%s group=%s",
+           nh_log_quote(conf->topic), nh_log_quote(conf->group));
+
+    nh_worker_loop(&w);
+    nh_worker_drain(&w);
+
+    rc = w.failed ? NH_ERROR : NH_OK;
+
+failed:
+
+    nh_worker_close(&w);
+
+    nh_log(rc == NH_OK ? NH_LOG_INFO : NH_LOG_ERROR, "worker stopped",
+           "clean=%s", rc == NH_OK ? "true" : "false");
+
+    return rc;
+}
+
+
+/* Creates the clients, the topic and the subscription. */
+static int
+nh_worker_start(nh_worker_t *w)
+{
+    const nh_worker_conf_t           *conf = w->conf;
+    rd_kafka_topic_partition_list_t  *topics;
+    rd_kafka_resp_err_t               err;
+
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        nh_log(NH_LOG_ERROR, "libcurl initialisation failed", NULL);
+        return NH_ERROR;
+    }
+
+    if (pipe(w->wake) != 0
+        || fcntl(w->wake[0], F_SETFL, O_NONBLOCK) != 0
+        || fcntl(w->wake[1], F_SETFL, O_NONBLOCK) != 0
+        || fcntl(w->wake[0], F_SETFD, FD_CLOEXEC) != 0
+        || fcntl(w->wake[1], F_SETFD, FD_CLOEXEC) != 0)
+    {
+        nh_log(NH_LOG_ERROR, "wake-up pipe creation failed", "error=%s",
+               nh_log_quote(strerror(errno)));
+        return NH_ERROR;
+    }
+
+    nh_worker_wake_fd = w->wake[1];
+
+    if (nh_worker_signals() != NH_OK) {
+        return NH_ERROR;
+    }
+
+    if (nh_offsets_create(&w->offsets) != NH_OK
+        || nh_http_create(&w->http, conf->http_connect_timeout_ms,
+                          conf->http_timeout_ms, conf->name) != NH_OK
+        || nh_db_create(conf->pg_dsn, &w->db) != NH_OK)
+    {
+        nh_log(NH_LOG_ERROR, "worker initialisation failed",
+               "error=\"out of memory\"");
+        return NH_ERROR;
+    }
+
+    if (nh_kafka_producer_create(conf->brokers, conf->name,
+                                 nh_outbox_delivered, w, &w->producer)
+        != NH_OK)
+    {
+        return NH_ERROR;
+    }
+
+    w->admin_queue = rd_kafka_queue_new(w->producer);
+    if (w->admin_queue == NULL) {
+        nh_log(NH_LOG_ERROR, "kafka admin queue creation failed", NULL);
+        return NH_ERROR;
+    }
+
+    /* Subscribing to a topic that does not exist yet delays the first
+     * assignment until the next metadata refresh, so wait a little. */
+    nh_worker_ensure_topic(w, NH_WORKER_TOPIC_TIMEOUT_MS / 2);
+
+    if (nh_kafka_consumer_create(conf->brokers, conf->group, conf->name,
+                                 nh_worker_rebalance, w, &w->consumer)
+        != NH_OK)
+    {
+        return NH_ERROR;
+    }
+
+    w->consumer_queue = rd_kafka_queue_get_consumer(w->consumer);
+    if (w->consumer_queue == NULL) {
+        nh_log(NH_LOG_ERROR, "kafka consumer queue is missing", NULL);
+        return NH_ERROR;
+    }
+
+    /* librdkafka writes a byte to the pipe when the queue gets an event,
+     * which ends the wait in curl_multi_poll(). */
+    rd_kafka_queue_io_event_enable(w->consumer_queue, w->wake[1], "k", 1);
+
+    topics = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_topic_partition_list_add(topics, conf->topic,
+                                      RD_KAFKA_PARTITION_UA);
+    err = rd_kafka_subscribe(w->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_ERROR, "kafka subscribe failed", "topic=%s error=%s",
+               nh_log_quote(conf->topic),
+               nh_log_quote(rd_kafka_err2str(err)));
+        return NH_ERROR;
+    }
+
+    w->next_sweep_ms = nh_time_monotonic_ms() + conf->sweep_interval_ms;
+
+    return NH_OK;
+}
+
+
+static void
+nh_worker_loop(nh_worker_t *w)
+{
+    while (!nh_worker_stop && !w->failed) {
+        nh_worker_flow_control(w);
+        nh_worker_consume(w);
+        nh_worker_run_jobs(w);
+        nh_worker_ensure_topic(w, 0);
+        nh_worker_sweep(w);
+        rd_kafka_poll(w->producer, 0);
+
+        nh_worker_wait(w, nh_worker_wait_ms(w));
+    }
+}
+
+
+/*
+ * Stops taking messages and finishes the jobs in flight: requests finish
+ * or time out within NH_HTTP_TIMEOUT_MS, and their outcomes get
+ * NH_WORKER_WRITE_GRACE_MS more to reach PostgreSQL. Jobs that never got
+ * their lease are dropped unfinished, so their offsets are not stored and
+ * the messages are consumed again after a restart.
+ */
+static void
+nh_worker_drain(nh_worker_t *w)
+{
+    rd_kafka_message_t  *msg;
+    nh_job_t            *job, *next;
+    int64_t              deadline, left;
+    int                  timeout;
+
+    nh_log(NH_LOG_INFO, "worker stopping", "jobs=%zu requests=%zu", w->jobs,
+           nh_http_in_flight(w->http));
+
+    nh_worker_set_paused(w, 1);
+
+    for (job = w->head; job != NULL; job = next) {
+        next = job->next;
+
+        if (job->state == NH_JOB_LEASE) {
+            nh_worker_free_job(w, job);
+        }
+    }
+
+    deadline = nh_time_monotonic_ms() + w->conf->http_timeout_ms
+               + NH_WORKER_WRITE_GRACE_MS;
+
+    while (w->jobs > 0) {
+        left = deadline - nh_time_monotonic_ms();
+        if (left <= 0) {
+            break;
+        }
+
+        /* Serve rebalance events; a message is not taken any more, and
+         * its offset is not stored. */
+        msg = rd_kafka_consumer_poll(w->consumer, 0);
+        if (msg != NULL) {
+            rd_kafka_message_destroy(msg);
+        }
+
+        nh_worker_run_jobs(w);
+
+        timeout = nh_worker_wait_ms(w);
+        if (timeout > left) {
+            timeout = (int) left;
+        }
+
+        nh_worker_wait(w, timeout);
+    }
+
+    for (job = w->head; job != NULL; job = next) {
+        next = job->next;
+
+        nh_log(NH_LOG_WARN, "outcome not stored before shutdown",
+               "notification_id=%s tenant_id=%s state=%s", job->id,
+               job->tenant_id[0] ? job->tenant_id : "null",
+               job->state == NH_JOB_SEND ? "sending" : "recording");
+        nh_worker_free_job(w, job);
+    }
+
+    nh_worker_commit(w);
+}
+
+
+/* Closes and frees whatever nh_worker_start() created. */
+static void
+nh_worker_close(nh_worker_t *w)
+{
+    rd_kafka_resp_err_t  err;
+
+    while (w->head != NULL) {
+        nh_worker_free_job(w, w->head);
+    }
+
+    if (w->consumer_queue != NULL) {
+        rd_kafka_queue_io_event_enable(w->consumer_queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(w->consumer_queue);
+    }
+
+    if (w->consumer != NULL) {
+        err = rd_kafka_consumer_close(w->consumer);
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            nh_log(NH_LOG_WARN, "kafka consumer close failed", "error=%s",
+                   nh_log_quote(rd_kafka_err2str(err)));
+        }
+
+        rd_kafka_destroy(w->consumer);
+    }
+
+    if (w->admin_queue != NULL) {
+        rd_kafka_queue_destroy(w->admin_queue);
+    }
+
+    if (w->producer != NULL) {
+        rd_kafka_flush(w->producer, NH_WORKER_FLUSH_TIMEOUT_MS);
+
+        if (rd_kafka_outq_len(w->producer) > 0) {
+            nh_log(NH_LOG_WARN, "kafka producer not flushed, purging",
+                   "messages=%d", rd_kafka_outq_len(w->producer));
+            rd_kafka_purge(w->producer,
+                           RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            rd_kafka_poll(w->producer, 0);
+        }
+
+        rd_kafka_destroy(w->producer);
+    }
+
+    nh_http_destroy(w->http);
+    nh_db_destroy(w->db);
+    nh_offsets_destroy(w->offsets);
+
+    nh_worker_wake_fd = -1;
+
+    if (w->wake[0] >= 0) {
+        close(w->wake[0]);
+        close(w->wake[1]);
+    }
+
+    curl_global_cleanup();
+}
+
+
+static void
+nh_worker_log_conf(const nh_worker_conf_t *conf)
+{
+    char  dsn[512];
+
+    if (nh_db_redact_dsn(conf->pg_dsn, dsn, sizeof(dsn)) != NH_OK) {
+        snprintf(dsn, sizeof(dsn), "(unparsable)");
+    }
+
+    nh_log(NH_LOG_INFO, "worker starting", "name=%s channel=%s pg_dsn=%s "
+           "kafka_brokers=%s kafka_topic=%s kafka_group=%s "
+           "kafka_partitions=%ld max_in_flight=%ld "
+           "http_connect_timeout_ms=%ld http_timeout_ms=%ld "
+           "lease_seconds=%ld sweep_interval_ms=%ld "
+           "sweep_after_seconds=%ld log_level=%s",
+           conf->name, conf->channel, nh_log_quote(dsn),
+           nh_log_quote(conf->brokers), nh_log_quote(conf->topic),
+           nh_log_quote(conf->group), conf->partitions, conf->max_in_flight,
+           conf->http_connect_timeout_ms, conf->http_timeout_ms,
+           conf->lease_seconds, conf->sweep_interval_ms,
+           conf->sweep_after_seconds, conf->log_level_name);
+
+    if (conf->lease_seconds * 1000 <= conf->http_timeout_ms) {
+        nh_log(NH_LOG_WARN, "lease shorter than the HTTP timeout",
+               "lease_seconds=%ld http_timeout_ms=%ld detail=%s",
+               conf->lease_seconds, conf->http_timeout_ms,
+               nh_log_quote("a lease can expire while its request is in "
+                            "flight, and the notification be sent twice"));
+    }
+}
+
+
+static void
+nh_worker_signal(int signo)
+{
+    int   saved = errno;
+    char  c = 's';
+
+    (void) signo;
+
+    nh_worker_stop = 1;
+
+    if (nh_worker_wake_fd >= 0 && write(nh_worker_wake_fd, &c, 1) < 0) {
+        /* The pipe is full, so the loop wakes up anyway. */
+    }
+
+    errno = saved;
+}
+
+
+static int
+nh_worker_signals(void)
+{
+    struct sigaction  sa;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = nh_worker_signal;
+    sigemptyset(&sa.sa_mask);
+
+    if (sigaction(SIGTERM, &sa, NULL) != 0
+        || sigaction(SIGINT, &sa, NULL) != 0)
+    {
+        nh_log(NH_LOG_ERROR, "signal handler setup failed", "error=%s",
+               nh_log_quote(strerror(errno)));
+        return NH_ERROR;
+    }
+
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0) {
+        nh_log(NH_LOG_ERROR, "signal handler setup failed", "error=%s",
+               nh_log_quote(strerror(errno)));
+        return NH_ERROR;
+    }
+
+    return NH_OK;
+}
+
+
+/*
+ * Waits for a provider response, a Kafka event or a signal, at most
+ * timeout_ms, and calls the done callbacks of finished requests.
+ */
+static void
+nh_worker_wait(nh_worker_t *w, int timeout_ms)
+{
+    struct curl_waitfd  wake;
+    char                buf[64];
+
+    wake.fd = w->wake[0];
+    wake.events = CURL_WAIT_POLLIN;
+    wake.revents = 0;
+
+    if (nh_http_run(w->http, timeout_ms, &wake, 1) != NH_OK) {
+        nh_log(NH_LOG_ERROR, "http engine failed", NULL);
+        w->failed = 1;
+        return;
+    }
+
+    while (read(w->wake[0], buf, sizeof(buf)) > 0) {
+        /* Emptied so that the next event wakes the loop again. */
+    }
+}
+
+
+/* Returns how long the loop may sleep before something is due. */
+static int
+nh_worker_wait_ms(nh_worker_t *w)
+{
+    nh_job_t  *job;
+    int64_t    now, due, wait;
+
+    if (w->more) {
+        return 0;
+    }
+
+    now = nh_time_monotonic_ms();
+    wait = NH_WORKER_TICK_MS;
+
+    due = w->next_sweep_ms - now;
+    if (!nh_worker_stop && due < wait) {
+        wait = due;
+    }
+
+    for (job = w->head; job != NULL; job = job->next) {
+        if (job->state == NH_JOB_SEND) {
+            continue;
+        }
+
+        due = job->retry_at_ms - now;
+        if (due < nh_db_retry_in_ms(w->db)) {
+            due = nh_db_retry_in_ms(w->db);
+        }
+
+        if (due < wait) {
+            wait = due;
+        }
+    }
+
+    return wait > 0 ? (int) wait : 0;
+}
+
+
+/*
+ * Pauses the assigned partitions while the worker has max_in_flight jobs
+ * or too many tracked offsets, and resumes them when it drained. The
+ * consumer keeps being polled while paused, for rebalance events.
+ */
+static void
+nh_worker_flow_control(nh_worker_t *w)
+{
+    int  full;
+
+    full = nh_worker_full(w);
+
+    if (full != w->paused) {
+        nh_worker_set_paused(w, full);
+    }
+}
+
+
+static int
+nh_worker_full(const nh_worker_t *w)
+{
+    return w->jobs >= (size_t) w->conf->max_in_flight
+           || nh_offsets_count(w->offsets) >= w->max_tracked;
+}
+
+
+static void
+nh_worker_set_paused(nh_worker_t *w, int pause)
+{
+    rd_kafka_topic_partition_list_t  *assignment;
+    rd_kafka_resp_err_t               err;
+
+    assignment = NULL;
+    err = rd_kafka_assignment(w->consumer, &assignment);
+
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR && assignment->cnt > 0) {
+        err = pause ? rd_kafka_pause_partitions(w->consumer, assignment)
+                    : rd_kafka_resume_partitions(w->consumer, assignment);
+    }
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_WARN, pause ? "kafka pause failed"
+                                  : "kafka resume failed",
+               "error=%s", nh_log_quote(rd_kafka_err2str(err)));
+    } else {
+        nh_log(NH_LOG_DEBUG, pause ? "partitions paused"
+                                   : "partitions resumed",
+               "jobs=%zu tracked_offsets=%zu", w->jobs,
+               nh_offsets_count(w->offsets));
+    }
+
+    if (assignment != NULL) {
+        rd_kafka_topic_partition_list_destroy(assignment);
+    }
+
+    w->paused = pause;
+}
+
+
+/*
+ * Takes the messages that are ready, up to one batch or until the worker
+ * is full. The first poll runs even while paused, because it also serves
+ * rebalance events.
+ */
+static void
+nh_worker_consume(nh_worker_t *w)
+{
+    rd_kafka_message_t  *msg;
+    int                  n;
+
+    w->more = 0;
+
+    for (n = 1; ; n++) {
+        msg = rd_kafka_consumer_poll(w->consumer, 0);
+        if (msg == NULL) {
+            return;
+        }
+
+        nh_worker_on_message(w, msg);
+        rd_kafka_message_destroy(msg);
+
+        if (w->failed || nh_worker_full(w)) {
+            return;
+        }
+
+        if (n == NH_WORKER_BATCH) {
+            w->more = 1;
+            return;
+        }
+    }
+}
+
+
+static void
+nh_worker_on_message(nh_worker_t *w, const rd_kafka_message_t *msg)
+{
+    nh_job_t  *job;
+    uint64_t   generation;
+    char       id[NH_UUID_STR_LEN + 1];
+    int        rc;
+
+    if (msg->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_worker_consume_error(w, msg);
+        return;
+    }
+
+    rc = nh_offsets_begin(w->offsets, msg->partition, msg->offset,
+                          &generation);
+
+    if (rc == NH_ENOENT) {
+        /* Not seen in a rebalance callback; track it from here on. */
+        rc = nh_offsets_assign(w->offsets, msg->partition, &generation);
+        if (rc == NH_OK) {
+            rc = nh_offsets_begin(w->offsets, msg->partition, msg->offset,
+                                  &generation);
+        }
+    }
+
+    if (rc == NH_EEXIST) {
+        nh_log(NH_LOG_DEBUG, "message already in flight", "partition=%d "
+               "offset=%lld", (int) msg->partition, (long long) msg->offset);
+        return;
+    }
+
+    if (rc != NH_OK) {
+        nh_log(NH_LOG_ERROR, "offset tracking failed",
+               "error=\"out of memory\"");
+        w->failed = 1;
+        return;
+    }
+
+    if (nh_worker_message_id(msg, id) != NH_OK) {
+        nh_log(NH_LOG_WARN, "message without a notification id skipped",
+               "topic=%s partition=%d offset=%lld",
+               nh_log_quote(w->conf->topic), (int) msg->partition,
+               (long long) msg->offset);
+        nh_worker_mark_done(w, msg->partition, generation, msg->offset);
+        return;
+    }
+
+    job = calloc(1, sizeof(nh_job_t));
+    if (job == NULL) {
+        nh_log(NH_LOG_ERROR, "job allocation failed", "notification_id=%s",
+               id);
+        w->failed = 1;
+        return;
+    }
+
+    job->worker = w;
+    job->state = NH_JOB_LEASE;
+    job->partition = msg->partition;
+    job->offset = msg->offset;
+    job->generation = generation;
+    job->backoff_ms = NH_WORKER_RETRY_MIN_MS;
+    memcpy(job->id, id, sizeof(job->id));
+
+    job->prev = w->tail;
+    if (w->tail != NULL) {
+        w->tail->next = job;
+    } else {
+        w->head = job;
+    }
+
+    w->tail = job;
+    w->jobs++;
+
+    nh_log(NH_LOG_DEBUG, "message received", "notification_id=%s "
+           "partition=%d offset=%lld", id, (int) msg->partition,
+           (long long) msg->offset);
+}
+
+
+static void
+nh_worker_consume_error(nh_worker_t *w, const rd_kafka_message_t *msg)
+{
+    int64_t  now;
+
+    if (msg->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        return;
+    }
+
+    now = nh_time_monotonic_ms();
+
+    if ((int) msg->err == w->last_consume_error
+        && now - w->last_consume_error_ms < NH_WORKER_ERROR_REPEAT_MS)
+    {
+        w->consume_errors_suppressed++;
+        return;
+    }
+
+    nh_log(NH_LOG_WARN, "kafka consume error", "topic=%s error=%s "
+           "suppressed=%u",
+           nh_log_quote(msg->rkt != NULL ? rd_kafka_topic_name(msg->rkt)
+                                         : w->conf->topic),
+           nh_log_quote(rd_kafka_message_errstr(msg)),
+           w->consume_errors_suppressed);
+
+    w->last_consume_error = (int) msg->err;
+    w->last_consume_error_ms = now;
+    w->consume_errors_suppressed = 0;
+}
+
+
+/*
+ * Reads the notification id from the message key, or else from the "id"
+ * member of the JSON value, in canonical lower-case form.
+ */
+static int
+nh_worker_message_id(const rd_kafka_message_t *msg,
+    char id[NH_UUID_STR_LEN + 1])
+{
+    unsigned char   uuid[NH_UUID_LEN];
+    cJSON          *json, *value;
+    int             rc;
+
+    if (msg->key != NULL && msg->key_len == NH_UUID_STR_LEN
+        && nh_uuid_parse(msg->key, msg->key_len, uuid) == 0)
+    {
+        nh_uuid_format(uuid, id);
+        return NH_OK;
+    }
+
+    if (msg->payload == NULL) {
+        return NH_ERROR;
+    }
+
+    json = cJSON_ParseWithLength(msg->payload, msg->len);
+    value = cJSON_GetObjectItemCaseSensitive(json, "id");
+    rc = NH_ERROR;
+
+    if (cJSON_IsString(value)
+        && strlen(value->valuestring) == NH_UUID_STR_LEN
+        && nh_uuid_parse(value->valuestring, NH_UUID_STR_LEN, uuid) == 0)
+    {
+        nh_uuid_format(uuid, id);
+        rc = NH_OK;
+    }
+
+    cJSON_Delete(json);
+    return rc;
+}
+
+
+/*
+ * Makes the database calls that are due: leases for new jobs and outcome
+ * writes for jobs whose request finished, in arrival order. While
+ * PostgreSQL is down the jobs wait, and so do their offsets.
+ */
+static void
+nh_worker_run_jobs(nh_worker_t *w)
+{
+    nh_job_t  *job, *next;
+    int64_t    now;
+
+    now = nh_time_monotonic_ms();
+
+    for (job = w->head; job != NULL; job = next) {
+        next = job->next;
+
+        if (job->state == NH_JOB_SEND || job->retry_at_ms > now) {
+            continue;
+        }
+
+        if (!nh_db_ready(w->db)) {
+            return;
+        }
+
+        if (job->state == NH_JOB_LEASE) {
+            nh_worker_lease(w, job);
+        } else {
+            nh_worker_record(w, job);
+        }
+    }
+}
+
+
+static void
+nh_worker_lease(nh_worker_t *w, nh_job_t *job)
+{
+    nh_lease_t   lease;
+    const char  *sqlstate;
+    int          rc;
+
+    rc = nh_delivery_lease(w->db, job->id, w->conf->lease_seconds, &lease);
+
+    switch (rc) {
+
+    case NH_OK:
+        break;
+
+    case NH_ENOENT:
+        nh_log(NH_LOG_DEBUG, "notification not leasable, message skipped",
+               "notification_id=%s", job->id);
+        nh_worker_finish(w, job);
+        return;
+
+    case NH_EAGAIN:
+        nh_log(NH_LOG_DEBUG, "notification lease postponed",
+               "notification_id=%s retry_in_ms=%lld error=%s", job->id,
+               (long long) job->backoff_ms,
+               nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+
+    default:
+        sqlstate = nh_db_sqlstate(w->db);
+
+        /* Data exceptions (class 22) and constraint violations (23) come
+         * from the notification itself and would fail on every retry. */
+        if (strncmp(sqlstate, "22", 2) == 0
+            || strncmp(sqlstate, "23", 2) == 0)
+        {
+            nh_log(NH_LOG_ERROR, "notification lease failed, message "
+                   "skipped", "notification_id=%s sqlstate=%s error=%s",
+                   job->id, sqlstate, nh_log_quote(nh_db_error(w->db)));
+            nh_worker_finish(w, job);
+            return;
+        }
+
+        nh_log(NH_LOG_ERROR, "notification lease failed",
+               "notification_id=%s retry_in_ms=%lld sqlstate=%s error=%s",
+               job->id, (long long) job->backoff_ms, sqlstate,
+               nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+    }
+
+    job->attempt = lease.delivery.attempts;
+    if (lease.delivery.tenant_id != NULL) {
+        snprintf(job->tenant_id, sizeof(job->tenant_id), "%s",
+                 lease.delivery.tenant_id);
+    }
+
+    nh_log(NH_LOG_DEBUG, "notification leased", "notification_id=%s "
+           "tenant_id=%s attempt=%d", job->id, job->tenant_id,
+           job->attempt);
+
+    job->state = NH_JOB_RECORD;
+    job->retry_at_ms = 0;
+    job->backoff_ms = NH_WORKER_RETRY_MIN_MS;
+
+    if (lease.channel == NULL
+        || strcmp(lease.channel, w->provider->channel) != 0)
+    {
+        snprintf(job->outcome.error, sizeof(job->outcome.error),
+                 "channel %s is not delivered by the %s worker",
+                 lease.channel != NULL ? lease.channel : "(none)",
+                 w->provider->name);
+        nh_worker_fail_job(job, 0, NULL);
+    } else if (nh_worker_send(w, job, &lease) == NH_OK) {
+        job->state = NH_JOB_SEND;
+    }
+
+    nh_lease_release(&lease);
+}
+
+
+/*
+ * Builds the provider request and starts it. On failure the job gets a
+ * FAILED outcome to record, and NH_ERROR is returned.
+ */
+static int
+nh_worker_send(nh_worker_t *w, nh_job_t *job, const nh_lease_t *lease)
+{
+    const nh_provider_t  *provider = w->provider;
+    nh_http_request_t    *req;
+    int                   rc;
+
+    if (nh_http_request_create(&req) != NH_OK) {
+        nh_worker_fail_job(job, 1, "out of memory");
+        return NH_ERROR;
+    }
+
+    rc = provider->build(provider->ctx, &lease->delivery, req, &job->outcome);
+
+    if (rc == NH_ERROR) {
+        nh_worker_fail_job(job, 0, NULL);
+        goto failed;
+    }
+
+    if (rc != NH_OK) {
+        nh_worker_fail_job(job, 1, "out of memory");
+        goto failed;
+    }
+
+    req->done = nh_worker_on_response;
+    req->data = job;
+
+    if (nh_http_submit(w->http, req) != NH_OK) {
+        nh_worker_fail_job(job, 1, "HTTP request could not be started");
+        goto failed;
+    }
+
+    job->req = req;
+    return NH_OK;
+
+failed:
+
+    nh_http_request_free(req);
+    return NH_ERROR;
+}
+
+
+static void
+nh_worker_on_response(nh_http_request_t *req)
+{
+    nh_job_t     *job = req->data;
+    nh_worker_t  *w = job->worker;
+
+    w->provider->classify(w->provider->ctx, req, &job->outcome);
+
+    nh_http_request_free(req);
+    job->req = NULL;
+
+    job->state = NH_JOB_RECORD;
+    job->retry_at_ms = 0;
+    job->backoff_ms = NH_WORKER_RETRY_MIN_MS;
+}
+
+
+static void
+nh_worker_record(nh_worker_t *w, nh_job_t *job)
+{
+    int  rc, stored;
+
+    rc = nh_delivery_record(w->db, job->id, w->provider->name,
+                            &job->outcome, &stored);
+
+    if (rc == NH_EAGAIN) {
+        nh_log(NH_LOG_DEBUG, "outcome write postponed", "notification_id=%s "
+               "tenant_id=%s retry_in_ms=%lld error=%s", job->id,
+               job->tenant_id, (long long) job->backoff_ms,
+               nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+    }
+
+    if (rc != NH_OK) {
+        nh_log(NH_LOG_ERROR, "outcome write failed", "notification_id=%s "
+               "tenant_id=%s retry_in_ms=%lld sqlstate=%s error=%s",
+               job->id, job->tenant_id, (long long) job->backoff_ms,
+               nh_db_sqlstate(w->db), nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+    }
+
+    nh_worker_log_outcome(job, stored);
+    nh_worker_finish(w, job);
+}
+
+
+static void
+nh_worker_log_outcome(nh_job_t *job, int stored)
+{
+    const nh_outcome_t  *o = &job->outcome;
+    char                 http_status[24];
+
+    if (o->http_status > 0) {
+        snprintf(http_status, sizeof(http_status), "%ld", o->http_status);
+    } else {
+        snprintf(http_status, sizeof(http_status), "null");
+    }
+
+    if (!stored) {
+        nh_log(NH_LOG_WARN, "outcome not stored, notification no longer "
+               "processing", "notification_id=%s tenant_id=%s status=%s",
+               job->id, job->tenant_id,
+               o->status == NH_OUTCOME_SENT ? "SENT" : "FAILED");
+        return;
+    }
+
+    if (o->status == NH_OUTCOME_SENT) {
+        nh_log(NH_LOG_INFO, "notification sent", "notification_id=%s "
+               "tenant_id=%s provider_message_id=%s http_status=%s "
+               "attempt=%d duration_ms=%lld", job->id, job->tenant_id,
+               nh_log_quote(o->provider_message_id[0]
+                            ? o->provider_message_id : NULL),
+               http_status, job->attempt, (long long) o->duration_ms);
+        return;
+    }
+
+    nh_log(NH_LOG_WARN, "notification failed", "notification_id=%s "
+           "tenant_id=%s http_status=%s transient=%s attempt=%d "
+           "duration_ms=%lld error=%s", job->id, job->tenant_id,
+           http_status, o->transient ? "true" : "false", job->attempt,
+           (long long) o->duration_ms, nh_log_quote(o->error));
+}
+
+
+/*
+ * Sets a FAILED outcome with no HTTP exchange. error NULL keeps the text
+ * already in the outcome.
+ */
+static void
+nh_worker_fail_job(nh_job_t *job, int transient, const char *error)
+{
+    job->outcome.status = NH_OUTCOME_FAILED;
+    job->outcome.transient = transient;
+    job->outcome.http_status = 0;
+    job->outcome.provider_message_id[0] = '\0';
+    job->outcome.duration_ms = 0;
+
+    if (error != NULL) {
+        snprintf(job->outcome.error, sizeof(job->outcome.error), "%s",
+                 error);
+    }
+}
+
+
+static void
+nh_worker_retry_later(nh_job_t *job)
+{
+    job->retry_at_ms = nh_time_monotonic_ms() + job->backoff_ms;
+
+    job->backoff_ms *= 2;
+    if (job->backoff_ms > NH_WORKER_RETRY_MAX_MS) {
+        job->backoff_ms = NH_WORKER_RETRY_MAX_MS;
+    }
+}
+
+
+/* Marks the job's offset done and frees the job. */
+static void
+nh_worker_finish(nh_worker_t *w, nh_job_t *job)
+{
+    nh_worker_mark_done(w, job->partition, job->generation, job->offset);
+    nh_worker_free_job(w, job);
+}
+
+
+static void
+nh_worker_mark_done(nh_worker_t *w, int32_t partition, uint64_t generation,
+    int64_t offset)
+{
+    int64_t  commit;
+
+    if (nh_offsets_finish(w->offsets, partition, generation, offset, &commit)
+        != NH_OK)
+    {
+        nh_log(NH_LOG_DEBUG, "offset of a revoked partition not stored",
+               "partition=%d offset=%lld", (int) partition,
+               (long long) offset);
+        return;
+    }
+
+    if (commit >= 0) {
+        nh_worker_store_offset(w, partition, commit);
+    }
+}
+
+
+/* Stores offset, the next one to consume, for the background commit. */
+static void
+nh_worker_store_offset(nh_worker_t *w, int32_t partition, int64_t offset)
+{
+    rd_kafka_topic_partition_list_t  *list;
+    rd_kafka_topic_partition_t       *entry;
+    rd_kafka_resp_err_t               err;
+
+    list = rd_kafka_topic_partition_list_new(1);
+    entry = rd_kafka_topic_partition_list_add(list, w->conf->topic,
+                                              partition);
+    entry->offset = offset;
+
+    err = rd_kafka_offsets_store(w->consumer, list);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        err = entry->err;
+    }
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_WARN, "kafka offset store failed", "partition=%d "
+               "offset=%lld error=%s", (int) partition, (long long) offset,
+               nh_log_quote(rd_kafka_err2str(err)));
+    } else {
+        nh_log(NH_LOG_DEBUG, "kafka offset stored", "partition=%d "
+               "offset=%lld", (int) partition, (long long) offset);
+    }
+
+    rd_kafka_topic_partition_list_destroy(list);
+}
+
+
+static void
+nh_worker_unlink(nh_worker_t *w, nh_job_t *job)
+{
+    if (job->prev != NULL) {
+        job->prev->next = job->next;
+    } else {
+        w->head = job->next;
+    }
+
+    if (job->next != NULL) {
+        job->next->prev = job->prev;
+    } else {
+        w->tail = job->prev;
+    }
+
+    w->jobs--;
+}
+
+
+/* Frees a job, aborting its request if one is in flight. */
+static void
+nh_worker_free_job(nh_worker_t *w, nh_job_t *job)
+{
+    nh_worker_unlink(w, job);
+    nh_http_request_free(job->req);
+    free(job);
+}
+
+
+/*
+ * Applies an assignment change. The messages of a revoked partition that
+ * are still in flight here go on: their outcomes are still written to
+ * PostgreSQL, but their offsets are no longer stored (the generation
+ * check in nh_offsets_finish() drops them). The partition's next owner
+ * consumes them again from the last committed offset. Its lease returns no
+ * row for a notification that was recorded here or is still PROCESSING
+ * under this worker's lease, so it does not send it twice. If this worker
+ * dies before recording, the expired lease makes the notification
+ * RETRYING again.
+ */
+static void
+nh_worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *partitions, void *opaque)
+{
+    nh_worker_t          *w = opaque;
+    rd_kafka_error_t     *error;
+    rd_kafka_resp_err_t   assign_err;
+    uint64_t              generation;
+    char                  list[512];
+    size_t                len;
+    int                   i, n, cooperative;
+
+    cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE")
+                  == 0;
+
+    list[0] = '\0';
+    len = 0;
+    for (i = 0; i < partitions->cnt && len < sizeof(list); i++) {
+        n = snprintf(list + len, sizeof(list) - len, "%s%d", i ? "," : "",
+                     (int) partitions->elems[i].partition);
+        if (n < 0) {
+            break;
+        }
+
+        len += (size_t) n;
+    }
+
+    error = NULL;
+    assign_err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    switch (err) {
+
+    case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
+        nh_log(NH_LOG_INFO, "partitions assigned", "topic=%s partitions=%s",
+               nh_log_quote(w->conf->topic), list[0] ? list : "none");
+
+        for (i = 0; i < partitions->cnt; i++) {
+            if (nh_offsets_assign(w->offsets,
+                                  partitions->elems[i].partition,
+                                  &generation) != NH_OK)
+            {
+                nh_log(NH_LOG_ERROR, "offset tracking failed",
+                       "error=\"out of memory\"");
+                w->failed = 1;
+            }
+        }
+
+        if (cooperative) {
+            error = rd_kafka_incremental_assign(rk, partitions);
+        } else {
+            assign_err = rd_kafka_assign(rk, partitions);
+        }
+
+        /* New partitions start unpaused while partitions kept from an
+         * incremental assignment may still be paused. Resuming all of them
+         * makes the state uniform; the next loop turn pauses them again
+         * when the worker is full. While stopping, the partitions stay
+         * as they are, because no message is taken any more. */
+        if (w->paused && !nh_worker_stop) {
+            nh_worker_set_paused(w, 0);
+        }
+
+        break;
+
+    case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        nh_log(NH_LOG_INFO, "partitions revoked", "topic=%s partitions=%s",
+               nh_log_quote(w->conf->topic), list[0] ? list : "none");
+
+        for (i = 0; i < partitions->cnt; i++) {
+            nh_offsets_revoke(w->offsets, partitions->elems[i].partition);
+        }
+
+        if (cooperative) {
+            error = rd_kafka_incremental_unassign(rk, partitions);
+        } else {
+            assign_err = rd_kafka_assign(rk, NULL);
+        }
+
+        break;
+
+    default:
+        nh_log(NH_LOG_ERROR, "kafka rebalance failed", "error=%s",
+               nh_log_quote(rd_kafka_err2str(err)));
+
+        nh_offsets_revoke_all(w->offsets);
+        assign_err = rd_kafka_assign(rk, NULL);
+        break;
+    }
+
+    if (error != NULL) {
+        nh_log(NH_LOG_ERROR, "kafka assignment change failed", "error=%s",
+               nh_log_quote(rd_kafka_error_string(error)));
+        rd_kafka_error_destroy(error);
+    }
+
+    if (assign_err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_ERROR, "kafka assignment change failed", "error=%s",
+               nh_log_quote(rd_kafka_err2str(assign_err)));
+    }
+}
+
+
+/*
+ * Creates the topic with NH_KAFKA_PARTITIONS partitions unless that
+ * already succeeded, then waits up to wait_ms for the result. A failure
+ * is retried every NH_WORKER_TOPIC_RETRY_MS.
+ */
+static void
+nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
+{
+    rd_kafka_event_t  *ev;
+    int64_t            now;
+
+    if (w->topic_ready) {
+        return;
+    }
+
+    now = nh_time_monotonic_ms();
+
+    if (!w->topic_pending) {
+        if (now < w->topic_retry_at_ms) {
+            return;
+        }
+
+        if (nh_kafka_create_topic(w->producer, w->conf->topic,
+                                  (int) w->conf->partitions,
+                                  NH_WORKER_TOPIC_TIMEOUT_MS,
+                                  w->admin_queue)
+            != NH_OK)
+        {
+            w->topic_retry_at_ms = now + NH_WORKER_TOPIC_RETRY_MS;
+            return;
+        }
+
+        w->topic_pending = 1;
+    }
+
+    ev = rd_kafka_queue_poll(w->admin_queue, wait_ms);
+    if (ev == NULL) {
+        return;
+    }
+
+    w->topic_pending = 0;
+
+    if (nh_kafka_create_topic_result(ev, w->conf->topic) == NH_OK) {
+        w->topic_ready = 1;
+    } else {
+        w->topic_retry_at_ms = nh_time_monotonic_ms()
+                               + NH_WORKER_TOPIC_RETRY_MS;
+    }
+
+    rd_kafka_event_destroy(ev);
+}
+
+
+/* Runs the outbox sweeper when its interval has passed. */
+static void
+nh_worker_sweep(nh_worker_t *w)
+{
+    char     reason[512];
+    int64_t  now;
+    int      produced;
+
+    now = nh_time_monotonic_ms();
+    if (now < w->next_sweep_ms) {
+        return;
+    }
+
+    w->next_sweep_ms = now + w->conf->sweep_interval_ms;
+
+    if (rd_kafka_fatal_error(w->producer, reason, sizeof(reason))
+        != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+        nh_log(NH_LOG_ERROR, "kafka producer failed fatally", "error=%s",
+               nh_log_quote(reason));
+        w->failed = 1;
+        return;
+    }
+
+    if (!nh_db_ready(w->db)) {
+        return;
+    }
+
+    if (nh_outbox_sweep(w->db, w->producer, w->conf->topic,
+                        w->conf->channel, w->conf->sweep_after_seconds,
+                        NH_WORKER_SWEEP_LIMIT, &produced)
+        != NH_OK)
+    {
+        return;
+    }
+
+    nh_log(produced > 0 ? NH_LOG_INFO : NH_LOG_DEBUG, "outbox swept",
+           "topic=%s republished=%d", nh_log_quote(w->conf->topic),
+           produced);
+}
+
+
+/*
+ * Commits the stored offsets and waits for the broker's response, at most
+ * NH_WORKER_COMMIT_TIMEOUT_MS so that an unreachable Kafka cannot hold
+ * the shutdown.
+ */
+static void
+nh_worker_commit(nh_worker_t *w)
+{
+    rd_kafka_queue_t     *queue;
+    rd_kafka_event_t     *ev;
+    rd_kafka_resp_err_t   err;
+
+    queue = rd_kafka_queue_new(w->consumer);
+    if (queue == NULL) {
+        return;
+    }
+
+    err = rd_kafka_commit_queue(w->consumer, NULL, queue, NULL, NULL);
+
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        ev = rd_kafka_queue_poll(queue, NH_WORKER_COMMIT_TIMEOUT_MS);
+
+        if (ev == NULL) {
+            err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+        } else {
+            err = rd_kafka_event_error(ev);
+            rd_kafka_event_destroy(ev);
+        }
+    }
+
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_INFO, "kafka offsets committed", NULL);
+    } else if (err == RD_KAFKA_RESP_ERR__NO_OFFSET) {
+        nh_log(NH_LOG_INFO, "kafka offsets committed", "detail=%s",
+               nh_log_quote("no new offsets to commit"));
+    } else {
+        nh_log(NH_LOG_WARN, "kafka offset commit failed", "error=%s",
+               nh_log_quote(rd_kafka_err2str(err)));
+    }
+
+    rd_kafka_queue_destroy(queue);
+}
