@@ -8,6 +8,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
+use Digest::MD5 ();
 use POSIX ();
 use Test::More;
 
@@ -146,6 +147,29 @@ my %email = (
     is(psql('SELECT count(*) FROM notifications WHERE tenant_id = $1'
             . ' AND idempotency_key = $2', $tenant->{tenant_id}, $key),
         1, 'concurrent requests with one key create one notification');
+}
+
+# A body over client_body_buffer_size (16 KiB by default) is spooled by
+# nginx to a temporary file; the module must read it from there.
+{
+    my $text = join('', map { chr(ord('a') + $_ % 26) } 0 .. 300 * 1024 - 1);
+    my %big = (
+        channel => 'EMAIL',
+        to      => { email => unique_email('spooled') },
+        content => { subject => 'Spooled', body => $text },
+    );
+
+    my $created = api('POST', '/api/notifications', key => $tenant->{key},
+        json => \%big);
+
+    is($created->{status}, 202, 'spooled body accepted')
+        or diag(substr($created->{body} // '', 0, 500));
+    is(length($created->{json}{body} // ''), length($text),
+        'spooled body stored whole');
+
+    my $stored = psql('SELECT md5(body) FROM notifications WHERE id = $1',
+        $created->{json}{id} // '00000000-0000-0000-0000-000000000000');
+    is($stored, Digest::MD5::md5_hex($text), 'spooled body stored unchanged');
 }
 
 done_testing();
