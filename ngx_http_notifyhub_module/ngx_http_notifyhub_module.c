@@ -14,6 +14,7 @@ typedef struct {
     ngx_uint_t                    with_id;    /* path is a prefix + "{id}" */
     ngx_str_t                     suffix;     /* after the id, or empty */
     ngx_uint_t                    method;
+    ngx_uint_t                    body;       /* takes a JSON body */
     ngx_http_notifyhub_route_pt   handler;
 } ngx_http_notifyhub_route_t;
 
@@ -48,27 +49,27 @@ static void ngx_http_notifyhub_exit_process(ngx_cycle_t *cycle);
 static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
 
     { ngx_string("/api/auth/signup"), 0, ngx_null_string,
-      NGX_HTTP_POST, ngx_http_notifyhub_signup },
+      NGX_HTTP_POST, 1, ngx_http_notifyhub_signup },
 
     { ngx_string("/api/auth/login"), 0, ngx_null_string,
-      NGX_HTTP_POST, ngx_http_notifyhub_login },
+      NGX_HTTP_POST, 1, ngx_http_notifyhub_login },
 
     { ngx_string("/api/auth/logout"), 0, ngx_null_string,
-      NGX_HTTP_POST, ngx_http_notifyhub_logout },
+      NGX_HTTP_POST, 0, ngx_http_notifyhub_logout },
 
     { ngx_string("/api/tenants"), 0, ngx_null_string,
-      NGX_HTTP_POST, ngx_http_notifyhub_tenant_create },
+      NGX_HTTP_POST, 1, ngx_http_notifyhub_tenant_create },
 
     { ngx_string("/api/notifications"), 0, ngx_null_string,
-      NGX_HTTP_POST, ngx_http_notifyhub_notification_create },
+      NGX_HTTP_POST, 1, ngx_http_notifyhub_notification_create },
 
     { ngx_string("/api/notifications/"), 1, ngx_null_string,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, ngx_http_notifyhub_notification_get },
+      NGX_HTTP_GET|NGX_HTTP_HEAD, 0, ngx_http_notifyhub_notification_get },
 
     { ngx_string("/healthz"), 0, ngx_null_string,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, ngx_http_notifyhub_healthz },
+      NGX_HTTP_GET|NGX_HTTP_HEAD, 0, ngx_http_notifyhub_healthz },
 
-    { ngx_null_string, 0, ngx_null_string, 0, NULL }
+    { ngx_null_string, 0, ngx_null_string, 0, 0, NULL }
 };
 
 
@@ -266,7 +267,7 @@ ngx_http_notifyhub_handler(ngx_http_request_t *r)
                          "see the Allow header");
     }
 
-    if (r->method & (NGX_HTTP_POST|NGX_HTTP_PUT|NGX_HTTP_PATCH)) {
+    if (ctx->takes_body) {
         rc = ngx_http_notifyhub_check_body(r);
 
         if (rc == NGX_HTTP_LENGTH_REQUIRED) {
@@ -299,7 +300,8 @@ ngx_http_notifyhub_handler(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* The handler finalizes the request, possibly later. */
+    /* A route without a body ignores one. The handler finalizes the
+     * request, possibly later. */
     r->main->count++;
     ctx->handler(r, ctx);
 
@@ -390,6 +392,7 @@ ngx_http_notifyhub_route(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx,
 
         if (r->method & rt->method) {
             ctx->handler = rt->handler;
+            ctx->takes_body = rt->body;
             return NGX_OK;
         }
 

@@ -65,6 +65,7 @@ struct ngx_http_notifyhub_ctx_s {
 
     ngx_str_t                  path_id;       /* the {id} of the route */
     ngx_http_notifyhub_route_pt  handler;
+    ngx_uint_t                 takes_body;
 
     cJSON                     *details;       /* validation failures */
 

@@ -82,8 +82,10 @@ ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
         ngx_http_notifyhub_invalid(ctx, "scheduledAt", "unsupported");
     }
 
-    /* Only EMAIL is accepted so far; other channels get one detail. */
-    if (channel != NGX_HTTP_NOTIFYHUB_EMAIL && ctx->details) {
+    /* Only EMAIL is accepted so far, so SMS and PUSH get one detail. */
+    if (channel == NGX_HTTP_NOTIFYHUB_SMS
+        || channel == NGX_HTTP_NOTIFYHUB_PUSH)
+    {
         ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
         return;
     }

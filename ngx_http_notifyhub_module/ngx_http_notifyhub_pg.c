@@ -518,7 +518,7 @@ ngx_http_notifyhub_pg_poll_connect(ngx_http_notifyhub_pg_conn_t *pc)
             pool->nalive++;
             pool->backoff = 0;
 
-            ngx_log_error(NGX_LOG_INFO, pool->log, 0,
+            ngx_log_error(NGX_LOG_NOTICE, pool->log, 0,
                           "notifyhub: connected to postgresql, "
                           "%ui of %ui connections up",
                           pool->nalive, pool->nconns);

@@ -117,9 +117,12 @@ ngx_http_notifyhub_send_json(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
 
-    /* nginx 1.22 has no reason phrase for 422. */
+    /* nginx 1.22 has no reason phrase for 422 and words 405 its own way. */
     if (status == NGX_HTTP_NOTIFYHUB_UNPROCESSABLE) {
         ngx_str_set(&r->headers_out.status_line, "422 Unprocessable Entity");
+
+    } else if (status == NGX_HTTP_NOT_ALLOWED) {
+        ngx_str_set(&r->headers_out.status_line, "405 Method Not Allowed");
     }
 
     if (ctx && ctx->request_id.len) {

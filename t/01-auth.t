@@ -89,6 +89,40 @@ run_blocks(vars => \%vars);
     is($password_plain, 0, 'password is not stored in plain text');
 }
 
+# Logout ends the session: it takes no body, and the token stops working.
+{
+    my $session = signup_owner();
+    my $token = $session->{token};
+
+    my $out = api('POST', '/api/auth/logout', token => $token);
+    is($out->{status}, 204, 'logout without a body ends the session')
+        or diag($out->{body});
+    is($out->{body}, '', 'logout reply has no body');
+    is(psql('SELECT count(*) FROM sessions s JOIN users u ON u.id = s.user_id'
+            . ' WHERE u.email = $1', $session->{email}),
+        0, 'logout deletes the session row');
+
+    my $again = api('POST', '/api/auth/logout', token => $token);
+    is($again->{status}, 401, 'second logout with the same token is 401');
+    is($again->{json}{error}{code}, 'unauthorized',
+        'second logout has code unauthorized');
+
+    my $tenant = api('POST', '/api/tenants', token => $token,
+        json => { name => 'After logout' });
+    is($tenant->{status}, 401, 'token no longer creates tenants');
+
+    my $none = api('POST', '/api/auth/logout');
+    is($none->{status}, 401, 'logout without a token is 401');
+    is($none->{json}{error}{code}, 'unauthorized',
+        'logout without a token has code unauthorized');
+
+    my $relogin = api('POST', '/api/auth/login',
+        json => { email => $session->{email}, password => $session->{password} });
+    is($relogin->{status}, 200, 'owner logs in again after logout');
+    like($relogin->{json}{token} // '', qr/^nhs_[A-Za-z0-9_-]{43}$/,
+        'new login returns a new session token');
+}
+
 done_testing();
 
 __DATA__
