@@ -26,6 +26,13 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                    p_details AS details) e
 $$;
 
+-- One entry of an error's "details": {"field", "issue"}.
+CREATE FUNCTION nh_detail(p_field text, p_issue text) RETURNS json
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT json_build_array(row_to_json(d))
+      FROM (SELECT p_field AS field, p_issue AS issue) d
+$$;
+
 CREATE FUNCTION nh_user_json(u users) RETURNS json
 LANGUAGE sql STABLE AS $$
     SELECT row_to_json(x) FROM (SELECT
@@ -117,8 +124,7 @@ BEGIN
     ELSIF NOT ('*' = ANY (k.scopes) OR p_scope = ANY (k.scopes)) THEN
         status := 403;
         body := nh_error('forbidden', 'the API key lacks the scope ' || p_scope,
-            json_build_array(json_build_object(
-                'field', 'scope', 'issue', 'missing', 'scope', p_scope)));
+            nh_detail('scope', 'missing'));
     ELSE
         tenant_id := k.tenant_id;
         status := 0;
@@ -144,8 +150,7 @@ BEGIN
     IF NOT FOUND THEN
         status := 409;
         body := nh_error('conflict', 'an account with this email already exists',
-            json_build_array(json_build_object(
-                'field', 'email', 'issue', 'duplicate')));
+            nh_detail('email', 'duplicate'));
         RETURN;
     END IF;
 
@@ -288,8 +293,7 @@ BEGIN
                 status := 422;
                 body := nh_error('idempotency_key_reused',
                     'this idempotency key was used with a different request body',
-                    json_build_array(json_build_object(
-                        'field', 'idempotencyKey', 'issue', 'reused')));
+                    nh_detail('idempotencyKey', 'reused'));
                 RETURN;
             END IF;
 
