@@ -9,12 +9,15 @@
 #include "nh_validate.h"
 
 
+/*
+ * A route: a path pattern in which each "*" matches one non-empty segment
+ * and captures it into ctx->path_ids, the methods, and whether the route
+ * takes a JSON body.
+ */
 typedef struct {
-    ngx_str_t                     path;
-    ngx_uint_t                    with_id;    /* path is a prefix + "{id}" */
-    ngx_str_t                     suffix;     /* after the id, or empty */
+    ngx_str_t                     pattern;
     ngx_uint_t                    method;
-    ngx_uint_t                    body;       /* takes a JSON body */
+    ngx_uint_t                    body;
     ngx_http_notifyhub_route_pt   handler;
 } ngx_http_notifyhub_route_t;
 
@@ -26,6 +29,8 @@ static ngx_int_t ngx_http_notifyhub_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_notifyhub_error_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_notifyhub_route(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_str_t *allow);
+static ngx_uint_t ngx_http_notifyhub_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_http_notifyhub_ctx_t *ctx);
 static ngx_int_t ngx_http_notifyhub_check_body(ngx_http_request_t *r);
 static void ngx_http_notifyhub_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_notifyhub_read_body(ngx_http_request_t *r,
@@ -48,28 +53,45 @@ static void ngx_http_notifyhub_exit_process(ngx_cycle_t *cycle);
 
 static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
 
-    { ngx_string("/api/auth/signup"), 0, ngx_null_string,
-      NGX_HTTP_POST, 1, ngx_http_notifyhub_signup },
+    { ngx_string("/api/auth/signup"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_signup },
+    { ngx_string("/api/auth/login"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_login },
+    { ngx_string("/api/auth/logout"), NGX_HTTP_POST, 0,
+      ngx_http_notifyhub_logout },
 
-    { ngx_string("/api/auth/login"), 0, ngx_null_string,
-      NGX_HTTP_POST, 1, ngx_http_notifyhub_login },
+    { ngx_string("/api/profile"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_profile_get },
+    { ngx_string("/api/profile"), NGX_HTTP_PATCH, 1,
+      ngx_http_notifyhub_profile_update },
 
-    { ngx_string("/api/auth/logout"), 0, ngx_null_string,
-      NGX_HTTP_POST, 0, ngx_http_notifyhub_logout },
+    { ngx_string("/api/tenants"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_tenant_create },
+    { ngx_string("/api/tenants"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_tenant_list },
+    { ngx_string("/api/tenants/*"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_tenant_get },
+    { ngx_string("/api/tenants/*"), NGX_HTTP_PUT, 1,
+      ngx_http_notifyhub_tenant_update },
+    { ngx_string("/api/tenants/*"), NGX_HTTP_DELETE, 0,
+      ngx_http_notifyhub_tenant_delete },
 
-    { ngx_string("/api/tenants"), 0, ngx_null_string,
-      NGX_HTTP_POST, 1, ngx_http_notifyhub_tenant_create },
+    { ngx_string("/api/tenants/*/api-keys"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_api_key_create },
+    { ngx_string("/api/tenants/*/api-keys"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_api_key_list },
+    { ngx_string("/api/tenants/*/api-keys/*"), NGX_HTTP_DELETE, 0,
+      ngx_http_notifyhub_api_key_revoke },
 
-    { ngx_string("/api/notifications"), 0, ngx_null_string,
-      NGX_HTTP_POST, 1, ngx_http_notifyhub_notification_create },
+    { ngx_string("/api/notifications"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_notification_create },
+    { ngx_string("/api/notifications/*"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_notification_get },
 
-    { ngx_string("/api/notifications/"), 1, ngx_null_string,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, 0, ngx_http_notifyhub_notification_get },
+    { ngx_string("/healthz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_healthz },
 
-    { ngx_string("/healthz"), 0, ngx_null_string,
-      NGX_HTTP_GET|NGX_HTTP_HEAD, 0, ngx_http_notifyhub_healthz },
-
-    { ngx_null_string, 0, ngx_null_string, 0, 0, NULL }
+    { ngx_null_string, 0, 0, NULL }
 };
 
 
@@ -348,8 +370,7 @@ static ngx_int_t
 ngx_http_notifyhub_route(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx,
     ngx_str_t *allow)
 {
-    u_char                      *p, *id;
-    size_t                       idlen;
+    u_char                      *p;
     ngx_uint_t                   methods;
     ngx_http_notifyhub_route_t  *rt;
 
@@ -357,37 +378,8 @@ ngx_http_notifyhub_route(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx,
 
     for (rt = ngx_http_notifyhub_routes; rt->handler; rt++) {
 
-        if (!rt->with_id) {
-            if (r->uri.len != rt->path.len
-                || ngx_strncmp(r->uri.data, rt->path.data, rt->path.len) != 0)
-            {
-                continue;
-            }
-
-        } else {
-            if (r->uri.len <= rt->path.len
-                || ngx_strncmp(r->uri.data, rt->path.data, rt->path.len) != 0)
-            {
-                continue;
-            }
-
-            id = r->uri.data + rt->path.len;
-            p = ngx_strlchr(id, r->uri.data + r->uri.len, '/');
-            idlen = (p ? p : r->uri.data + r->uri.len) - id;
-
-            if (rt->suffix.len == 0 && p != NULL) {
-                continue;
-            }
-
-            if (rt->suffix.len
-                && ((size_t) (r->uri.data + r->uri.len - p) != rt->suffix.len
-                    || ngx_strncmp(p, rt->suffix.data, rt->suffix.len) != 0))
-            {
-                continue;
-            }
-
-            ctx->path_id.data = id;
-            ctx->path_id.len = idlen;
+        if (!ngx_http_notifyhub_match(&rt->pattern, &r->uri, ctx)) {
+            continue;
         }
 
         if (r->method & rt->method) {
@@ -435,6 +427,55 @@ ngx_http_notifyhub_route(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx,
     allow->len = p - allow->data;
 
     return NGX_HTTP_NOT_ALLOWED;
+}
+
+
+/*
+ * Matches a URI against a route pattern, capturing the segments that "*"
+ * stands for into ctx->path_ids.
+ */
+static ngx_uint_t
+ngx_http_notifyhub_match(ngx_str_t *pattern, ngx_str_t *uri,
+    ngx_http_notifyhub_ctx_t *ctx)
+{
+    u_char      *p, *pend, *u, *uend, *start;
+    ngx_uint_t   n;
+
+    p = pattern->data;
+    pend = p + pattern->len;
+    u = uri->data;
+    uend = u + uri->len;
+    n = 0;
+
+    while (p < pend) {
+
+        if (*p != '*') {
+            if (u == uend || *u != *p) {
+                return 0;
+            }
+
+            p++;
+            u++;
+            continue;
+        }
+
+        start = u;
+
+        while (u < uend && *u != '/') {
+            u++;
+        }
+
+        if (u == start || n == NGX_HTTP_NOTIFYHUB_PATH_IDS) {
+            return 0;
+        }
+
+        ctx->path_ids[n].data = start;
+        ctx->path_ids[n].len = u - start;
+        n++;
+        p++;
+    }
+
+    return u == uend;
 }
 
 

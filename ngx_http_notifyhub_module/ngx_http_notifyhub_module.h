@@ -14,6 +14,8 @@
 
 #define NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX  128
 #define NGX_HTTP_NOTIFYHUB_UNPROCESSABLE   422
+/* The most "*" segments a route pattern captures. */
+#define NGX_HTTP_NOTIFYHUB_PATH_IDS        2
 
 /* The channels, in the order of the Kafka topic handles. */
 typedef enum {
@@ -63,7 +65,7 @@ struct ngx_http_notifyhub_ctx_s {
     ngx_str_t                  body;          /* raw request body */
     cJSON                     *json;          /* parsed body, or NULL */
 
-    ngx_str_t                  path_id;       /* the {id} of the route */
+    ngx_str_t                  path_ids[NGX_HTTP_NOTIFYHUB_PATH_IDS];
     ngx_http_notifyhub_route_pt  handler;
     ngx_uint_t                 takes_body;
 
@@ -71,6 +73,24 @@ struct ngx_http_notifyhub_ctx_s {
 
     /* The state the handlers carry between asynchronous steps. */
     void                      *state;
+};
+
+
+typedef struct ngx_http_notifyhub_kdf_s  ngx_http_notifyhub_kdf_t;
+
+typedef void (*ngx_http_notifyhub_kdf_done_pt)(ngx_http_request_t *r,
+    ngx_http_notifyhub_kdf_t *kdf);
+
+/* A password hash or check, handed to a thread pool. */
+struct ngx_http_notifyhub_kdf_s {
+    ngx_http_request_t               *request;
+    char                             *password;
+    size_t                            password_len;
+    ngx_uint_t                        iterations;
+    ngx_uint_t                        verify;
+    char                              encoded[NH_PASSWORD_HASH_MAX];
+    int                               result;
+    ngx_http_notifyhub_kdf_done_pt    done;
 };
 
 
@@ -143,6 +163,11 @@ ngx_int_t ngx_http_notifyhub_reply_result(ngx_http_request_t *r,
     PGresult *res);
 void ngx_http_notifyhub_start_failed(ngx_http_request_t *r, ngx_int_t rc);
 
+/* ngx_http_notifyhub_kdf.c */
+ngx_int_t ngx_http_notifyhub_kdf_start(ngx_http_request_t *r,
+    const char *password, const char *encoded,
+    ngx_http_notifyhub_kdf_done_pt done);
+
 /* ngx_http_notifyhub_auth.c */
 void ngx_http_notifyhub_signup(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
@@ -153,8 +178,30 @@ void ngx_http_notifyhub_logout(ngx_http_request_t *r,
 ngx_int_t ngx_http_notifyhub_api_key_hash(ngx_http_request_t *r,
     u_char hash[NH_SHA256_LEN]);
 
+/* ngx_http_notifyhub_profile.c */
+void ngx_http_notifyhub_profile_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_profile_update(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
 /* ngx_http_notifyhub_tenants.c */
 void ngx_http_notifyhub_tenant_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_tenant_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_tenant_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_tenant_update(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_tenant_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
+/* ngx_http_notifyhub_api_keys.c */
+void ngx_http_notifyhub_api_key_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_api_key_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_api_key_revoke(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_notifications.c */

@@ -267,8 +267,8 @@ ngx_http_notifyhub_notification_get(ngx_http_request_t *r,
         return;
     }
 
-    if (nh_uuid_parse((const char *) ctx->path_id.data, ctx->path_id.len,
-                      uuid) != 0)
+    if (nh_uuid_parse((const char *) ctx->path_ids[0].data,
+                      ctx->path_ids[0].len, uuid) != 0)
     {
         rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
                                            "notification not found");

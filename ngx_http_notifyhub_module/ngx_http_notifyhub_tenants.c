@@ -160,3 +160,39 @@ ngx_http_notifyhub_tenant_created(ngx_http_request_t *r, PGresult *res,
 
     ngx_http_finalize_request(r, rc);
 }
+
+
+void
+ngx_http_notifyhub_tenant_list(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
+                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
+                              "this route is not implemented yet"));
+}
+
+
+void
+ngx_http_notifyhub_tenant_get(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
+                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
+                              "this route is not implemented yet"));
+}
+
+
+void
+ngx_http_notifyhub_tenant_update(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
+                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
+                              "this route is not implemented yet"));
+}
+
+
+void
+ngx_http_notifyhub_tenant_delete(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+{
+    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
+                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
+                              "this route is not implemented yet"));
+}
