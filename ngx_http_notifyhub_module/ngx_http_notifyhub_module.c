@@ -47,6 +47,8 @@ static char *ngx_http_notifyhub_thread_pool(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_notifyhub_kafka_property(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_notifyhub_key_cache(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_notifyhub_init_process(ngx_cycle_t *cycle);
 static void ngx_http_notifyhub_exit_process(ngx_cycle_t *cycle);
 
@@ -193,6 +195,27 @@ static ngx_command_t  ngx_http_notifyhub_commands[] = {
       ngx_conf_set_num_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_notifyhub_main_conf_t, password_iterations),
+      NULL },
+
+    { ngx_string("notifyhub_key_cache"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_notifyhub_key_cache,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("notifyhub_key_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, key_cache_ttl),
+      NULL },
+
+    { ngx_string("notifyhub_key_cache_poll"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, key_cache_poll),
       NULL },
 
     { ngx_string("notifyhub_session_ttl"),
@@ -699,6 +722,8 @@ ngx_http_notifyhub_create_main_conf(ngx_conf_t *cf)
     nmcf->kafka_properties = NGX_CONF_UNSET_PTR;
     nmcf->password_iterations = NGX_CONF_UNSET_UINT;
     nmcf->session_ttl = NGX_CONF_UNSET;
+    nmcf->key_cache_ttl = NGX_CONF_UNSET;
+    nmcf->key_cache_poll = NGX_CONF_UNSET_MSEC;
 
     return nmcf;
 }
@@ -710,6 +735,7 @@ ngx_http_notifyhub_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_http_notifyhub_main_conf_t  *nmcf = conf;
 
     ngx_str_t  pool_name = ngx_string("default");
+    ngx_str_t  zone_name = ngx_string("notifyhub_keys");
 
     if (nmcf->pg_dsn.len == 0) {
         ngx_str_set(&nmcf->pg_dsn,
@@ -734,6 +760,13 @@ ngx_http_notifyhub_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_ptr_value(nmcf->kafka_properties, NULL);
     ngx_conf_init_uint_value(nmcf->password_iterations, 600000);
     ngx_conf_init_value(nmcf->session_ttl, 86400);
+    ngx_conf_init_value(nmcf->key_cache_ttl, 60);
+    ngx_conf_init_msec_value(nmcf->key_cache_poll, 250);
+
+    if (nmcf->key_cache_poll == 0 || nmcf->key_cache_poll > 1000) {
+        return "notifyhub_key_cache_poll must be between 1ms and 1s, "
+               "since revocations must reach every worker within a second";
+    }
 
     if (nmcf->pg_pool_size == 0 || nmcf->pg_pool_size > 1000) {
         return "notifyhub_pg_pool_size must be between 1 and 1000";
@@ -759,6 +792,14 @@ ngx_http_notifyhub_init_main_conf(ngx_conf_t *cf, void *conf)
 
     if (!nmcf->enabled) {
         return NGX_CONF_OK;
+    }
+
+    if (nmcf->key_cache_zone == NULL
+        && ngx_http_notifyhub_keycache_zone(cf, &zone_name, 10 * 1024 * 1024,
+                                            nmcf)
+           != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
     }
 
     return ngx_http_notifyhub_pg_parse_dsn(cf, nmcf);
@@ -855,6 +896,52 @@ ngx_http_notifyhub_kafka_property(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* notifyhub_key_cache zone=name:size */
+static char *
+ngx_http_notifyhub_key_cache(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_notifyhub_main_conf_t  *nmcf = conf;
+
+    u_char     *p;
+    ssize_t     size;
+    ngx_str_t  *value, name, s;
+
+    if (nmcf->key_cache_zone) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strncmp(value[1].data, "zone=", 5) != 0) {
+        return "takes zone=name:size";
+    }
+
+    name.data = value[1].data + 5;
+    p = (u_char *) ngx_strchr(name.data, ':');
+    if (p == NULL || p == name.data) {
+        return "takes zone=name:size";
+    }
+
+    name.len = p - name.data;
+    s.data = p + 1;
+    s.len = value[1].data + value[1].len - s.data;
+
+    size = ngx_parse_size(&s);
+    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid key cache zone size \"%V\", it must "
+                           "be at least %uz", &s, 8 * ngx_pagesize);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_notifyhub_keycache_zone(cf, &name, size, nmcf) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_notifyhub_init_process(ngx_cycle_t *cycle)
 {
@@ -881,7 +968,11 @@ ngx_http_notifyhub_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_notifyhub_pg_init_process(cycle, nmcf);
+    if (ngx_http_notifyhub_pg_init_process(cycle, nmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_notifyhub_keycache_init_process(cycle, nmcf);
 }
 
 

@@ -47,8 +47,36 @@ typedef struct {
     ngx_uint_t                 password_iterations;
     time_t                     session_ttl;
 
+    ngx_shm_zone_t            *key_cache_zone;
+    time_t                     key_cache_ttl;
+    ngx_msec_t                 key_cache_poll;
+
     ngx_flag_t                 enabled;
 } ngx_http_notifyhub_main_conf_t;
+
+
+/* API-key scopes, one bit each; "*" is every bit. */
+#define NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_READ   0x0001
+#define NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_WRITE  0x0002
+#define NGX_HTTP_NOTIFYHUB_SCOPE_TEMPLATES_READ       0x0004
+#define NGX_HTTP_NOTIFYHUB_SCOPE_TEMPLATES_WRITE      0x0008
+#define NGX_HTTP_NOTIFYHUB_SCOPE_RECIPIENTS_READ      0x0010
+#define NGX_HTTP_NOTIFYHUB_SCOPE_RECIPIENTS_WRITE     0x0020
+#define NGX_HTTP_NOTIFYHUB_SCOPE_WEBHOOKS_READ        0x0040
+#define NGX_HTTP_NOTIFYHUB_SCOPE_WEBHOOKS_WRITE       0x0080
+#define NGX_HTTP_NOTIFYHUB_SCOPE_METRICS_READ         0x0100
+
+
+/* What the key cache knows of one API key hash. */
+typedef struct {
+    u_char                     key_id[NH_UUID_LEN];
+    u_char                     tenant_id[NH_UUID_LEN];
+    int64_t                    expires_at_ms;   /* 0: never */
+    uint32_t                   scopes;
+    unsigned                   found:1;         /* 0: no such key */
+    unsigned                   revoked:1;
+    unsigned                   tenant_active:1;
+} ngx_http_notifyhub_key_t;
 
 
 typedef struct ngx_http_notifyhub_ctx_s  ngx_http_notifyhub_ctx_t;
@@ -92,6 +120,11 @@ struct ngx_http_notifyhub_kdf_s {
     int                               result;
     ngx_http_notifyhub_kdf_done_pt    done;
 };
+
+
+/* The request's API key passed authentication and the scope check. */
+typedef void (*ngx_http_notifyhub_auth_pt)(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
 
 
 /* A PostgreSQL query has finished; res is NULL when it could not run. */
@@ -139,6 +172,9 @@ ngx_int_t ngx_http_notifyhub_send_error_object(ngx_http_request_t *r,
     ngx_uint_t status, const u_char *error, size_t len);
 ngx_int_t ngx_http_notifyhub_send_invalid(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
+ngx_int_t ngx_http_notifyhub_send_error_details(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message,
+    ngx_http_notifyhub_ctx_t *ctx);
 ngx_int_t ngx_http_notifyhub_add_header(ngx_http_request_t *r,
     const char *name, const char *value);
 void ngx_http_notifyhub_finish(ngx_http_request_t *r, ngx_int_t rc);
@@ -162,6 +198,14 @@ ngx_int_t ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res,
 ngx_int_t ngx_http_notifyhub_reply_result(ngx_http_request_t *r,
     PGresult *res);
 void ngx_http_notifyhub_start_failed(ngx_http_request_t *r, ngx_int_t rc);
+
+/* ngx_http_notifyhub_keycache.c */
+ngx_int_t ngx_http_notifyhub_keycache_zone(ngx_conf_t *cf, ngx_str_t *name,
+    size_t size, ngx_http_notifyhub_main_conf_t *nmcf);
+ngx_int_t ngx_http_notifyhub_keycache_init_process(ngx_cycle_t *cycle,
+    ngx_http_notifyhub_main_conf_t *nmcf);
+void ngx_http_notifyhub_authenticate(ngx_http_request_t *r, ngx_uint_t scope,
+    ngx_http_notifyhub_auth_pt done);
 
 /* ngx_http_notifyhub_kdf.c */
 ngx_int_t ngx_http_notifyhub_kdf_start(ngx_http_request_t *r,

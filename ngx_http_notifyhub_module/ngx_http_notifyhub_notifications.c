@@ -16,12 +16,15 @@
 
 typedef struct {
     char                           id[NH_UUID_STR_LEN + 1];
+    char                           tenant_id[NH_UUID_STR_LEN + 1];
     ngx_http_notifyhub_channel_e   channel;
 } ngx_http_notifyhub_accept_t;
 
 
-static ngx_int_t ngx_http_notifyhub_require_key(ngx_http_request_t *r,
-    u_char hash[NH_SHA256_LEN]);
+static void ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
+static void ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
 static const char *ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 static char *ngx_http_notifyhub_json_field(ngx_http_notifyhub_ctx_t *ctx,
@@ -45,19 +48,27 @@ void
 ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
+    ngx_http_notifyhub_authenticate(r,
+                                    NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_WRITE,
+                                    ngx_http_notifyhub_notification_accept);
+}
+
+
+static void
+ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key)
+{
     int                           lengths[13], formats[13];
     char                         *to_text, *data_text, *metadata_text;
-    u_char                        key_hash[NH_SHA256_LEN];
     u_char                        request_hash[NH_SHA256_LEN], uuid[NH_UUID_LEN];
     cJSON                        *to, *content, *to_json;
     ngx_int_t                     rc, channel, priority;
     const char                   *email, *subject, *body, *html, *idem;
     const char                   *values[13];
+    ngx_http_notifyhub_ctx_t     *ctx;
     ngx_http_notifyhub_accept_t  *a;
 
-    if (ngx_http_notifyhub_require_key(r, key_hash) != NGX_OK) {
-        return;
-    }
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
     /* Validation gathers every failure before the reply. */
 
@@ -147,6 +158,7 @@ ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     }
 
     nh_uuid_format(uuid, a->id);
+    nh_uuid_format(key->tenant_id, a->tenant_id);
     a->channel = (ngx_http_notifyhub_channel_e) channel;
 
     /* Only the known address fields are stored. */
@@ -174,9 +186,7 @@ ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     ngx_memzero(lengths, sizeof(lengths));
     ngx_memzero(formats, sizeof(formats));
 
-    values[0] = (const char *) key_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
+    values[0] = a->tenant_id;
     values[1] = a->id;
     values[2] = ngx_http_notifyhub_channels[channel];
     values[3] = ngx_http_notifyhub_priorities[priority];
@@ -193,7 +203,7 @@ ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     values[12] = NULL;
 
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body, replayed, tenant_id "
+             "SELECT status, body, replayed "
              "FROM nh_notification_create($1, $2, $3, $4, $5, $6, $7, $8, "
              "$9, $10, $11, $12, $13)",
              13, values, lengths, formats,
@@ -215,10 +225,27 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
 {
     ngx_http_notifyhub_accept_t  *a = data;
 
-    ngx_int_t   rc;
-    ngx_uint_t  status, replayed;
+    ngx_int_t    rc;
+    ngx_uint_t   status, replayed;
+    const char  *state;
 
-    if (ngx_http_notifyhub_pg_status(r, res, 4, "nh_notification_create")
+    /*
+     * A foreign key violation means the tenant was deleted after its key
+     * was cached: the key is no longer valid.
+     */
+    if (res && PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state && ngx_strcmp(state, "23503") == 0) {
+            rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                               "unauthorized",
+                                               "missing or invalid API key");
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+    }
+
+    if (ngx_http_notifyhub_pg_status(r, res, 3, "nh_notification_create")
         != NGX_OK)
     {
         return;
@@ -237,7 +264,7 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
 
         (void) ngx_http_notifyhub_kafka_produce(r->connection->log,
                                                 a->channel, a->id,
-                                                PQgetvalue(res, 0, 3));
+                                                a->tenant_id);
     }
 
     if (replayed
@@ -257,15 +284,24 @@ void
 ngx_http_notifyhub_notification_get(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int         lengths[2], formats[2];
-    char        id[NH_UUID_STR_LEN + 1];
-    u_char      key_hash[NH_SHA256_LEN], uuid[NH_UUID_LEN];
-    ngx_int_t   rc;
-    const char  *values[2];
+    ngx_http_notifyhub_authenticate(r,
+                                    NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_READ,
+                                    ngx_http_notifyhub_notification_fetch);
+}
 
-    if (ngx_http_notifyhub_require_key(r, key_hash) != NGX_OK) {
-        return;
-    }
+
+static void
+ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key)
+{
+    char                       id[NH_UUID_STR_LEN + 1];
+    char                       tenant_id[NH_UUID_STR_LEN + 1];
+    u_char                     uuid[NH_UUID_LEN];
+    ngx_int_t                  rc;
+    const char                *values[2];
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
     if (nh_uuid_parse((const char *) ctx->path_ids[0].data,
                       ctx->path_ids[0].len, uuid) != 0)
@@ -277,18 +313,14 @@ ngx_http_notifyhub_notification_get(ngx_http_request_t *r,
     }
 
     nh_uuid_format(uuid, id);
+    nh_uuid_format(key->tenant_id, tenant_id);
 
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
-
-    values[0] = (const char *) key_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
+    values[0] = tenant_id;
     values[1] = id;
 
     rc = ngx_http_notifyhub_pg_query(r,
              "SELECT status, body FROM nh_notification_get($1, $2)",
-             2, values, lengths, formats,
+             2, values, NULL, NULL,
              ngx_http_notifyhub_notification_found, NULL);
 
     if (rc != NGX_OK) {
@@ -308,30 +340,6 @@ ngx_http_notifyhub_notification_found(ngx_http_request_t *r, PGresult *res,
     }
 
     ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
-}
-
-
-/*
- * Hashes the request's API key. Without a key it sends 401, finalizes the
- * request and returns NGX_DONE.
- */
-static ngx_int_t
-ngx_http_notifyhub_require_key(ngx_http_request_t *r,
-    u_char hash[NH_SHA256_LEN])
-{
-    ngx_int_t  rc;
-
-    if (ngx_http_notifyhub_api_key_hash(r, hash) == NGX_OK) {
-        return NGX_OK;
-    }
-
-    rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                     "unauthorized",
-                     "missing API key; send it as X-API-Key or "
-                     "Authorization: Bearer");
-    ngx_http_finalize_request(r, rc);
-
-    return NGX_DONE;
 }
 
 

@@ -27,10 +27,14 @@ typedef enum {
 typedef struct ngx_http_notifyhub_pg_conn_s  ngx_http_notifyhub_pg_conn_t;
 
 
-/* A query of one request. It lives in the request's pool. */
+/*
+ * A query of one request, in the request's pool, or a background query
+ * (request NULL) in a pool of its own that is destroyed after its handler.
+ */
 typedef struct {
     ngx_queue_t                       queue;
     ngx_http_request_t               *request;
+    ngx_pool_t                       *own_pool;
     ngx_http_notifyhub_pg_handler_pt  handler;
     void                             *data;
 
@@ -99,6 +103,8 @@ static void ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
     PGresult *res);
 static void ngx_http_notifyhub_pg_fail_query(
     ngx_http_notifyhub_pg_query_t *q);
+static void ngx_http_notifyhub_pg_call(ngx_http_notifyhub_pg_query_t *q,
+    PGresult *res);
 static void ngx_http_notifyhub_pg_dispatch(void);
 static void ngx_http_notifyhub_pg_wake(void);
 static void ngx_http_notifyhub_pg_fail_waiting(void);
@@ -186,11 +192,12 @@ ngx_http_notifyhub_pg_ready(void)
 
 
 /*
- * Queues a parameterised query for the request. The parameters are copied,
- * so the caller's buffers may go away. Returns NGX_OK when the handler will
- * be called later, NGX_BUSY when the wait queue is full, NGX_DECLINED when
- * no connection can be had now (the database is down), NGX_ERROR on an
- * allocation failure.
+ * Queues a parameterised query for the request, or a background query when
+ * r is NULL. The parameters are copied, so the caller's buffers may go
+ * away. Returns NGX_OK when the handler will be called later, NGX_BUSY when
+ * the wait queue is full, NGX_DECLINED when no connection can be had now
+ * (the database is down), NGX_ERROR on an allocation failure. The handler
+ * is never called when the return value is not NGX_OK.
  */
 ngx_int_t
 ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
@@ -199,7 +206,9 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
 {
     int                             i;
     size_t                          len;
+    ngx_int_t                       rc;
     ngx_uint_t                      j;
+    ngx_pool_t                     *mem;
     ngx_pool_cleanup_t             *cln;
     ngx_http_notifyhub_pg_pool_t   *pool;
     ngx_http_notifyhub_pg_conn_t   *pc;
@@ -211,23 +220,36 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
         return NGX_DECLINED;
     }
 
-    q = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_pg_query_t));
+    if (r) {
+        mem = r->pool;
+
+    } else {
+        mem = ngx_create_pool(1024, pool->log);
+        if (mem == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    q = ngx_pcalloc(mem, sizeof(ngx_http_notifyhub_pg_query_t));
     if (q == NULL) {
-        return NGX_ERROR;
+        rc = NGX_ERROR;
+        goto failed;
     }
 
     q->request = r;
+    q->own_pool = r ? NULL : mem;
     q->handler = handler;
     q->data = data;
     q->sql = sql;
     q->nparams = nparams;
 
     if (nparams > 0) {
-        q->values = ngx_pcalloc(r->pool, nparams * sizeof(char *));
-        q->lengths = ngx_pcalloc(r->pool, nparams * sizeof(int));
-        q->formats = ngx_pcalloc(r->pool, nparams * sizeof(int));
+        q->values = ngx_pcalloc(mem, nparams * sizeof(char *));
+        q->lengths = ngx_pcalloc(mem, nparams * sizeof(int));
+        q->formats = ngx_pcalloc(mem, nparams * sizeof(int));
         if (q->values == NULL || q->lengths == NULL || q->formats == NULL) {
-            return NGX_ERROR;
+            rc = NGX_ERROR;
+            goto failed;
         }
 
         for (i = 0; i < nparams; i++) {
@@ -239,9 +261,10 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
             len = (q->formats[i] == 1) ? (size_t) lengths[i]
                                        : ngx_strlen(values[i]);
 
-            q->values[i] = ngx_pnalloc(r->pool, len + 1);
+            q->values[i] = ngx_pnalloc(mem, len + 1);
             if (q->values[i] == NULL) {
-                return NGX_ERROR;
+                rc = NGX_ERROR;
+                goto failed;
             }
 
             ngx_memcpy(q->values[i], values[i], len);
@@ -250,13 +273,15 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
         }
     }
 
-    cln = ngx_pool_cleanup_add(r->pool, 0);
-    if (cln == NULL) {
-        return NGX_ERROR;
-    }
+    if (r) {
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
 
-    cln->handler = ngx_http_notifyhub_pg_cleanup;
-    cln->data = q;
+        cln->handler = ngx_http_notifyhub_pg_cleanup;
+        cln->data = q;
+    }
 
     for (j = 0; j < pool->nconns; j++) {
         pc = &pool->conns[j];
@@ -279,16 +304,18 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
 
         if (j == pool->nconns) {
             q->done = 1;
-            return NGX_DECLINED;
+            rc = NGX_DECLINED;
+            goto failed;
         }
     }
 
     if (pool->nwaiting >= pool->conf->pg_queue_size) {
-        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+        ngx_log_error(NGX_LOG_WARN, pool->log, 0,
                       "notifyhub: postgresql wait queue is full (%ui queries)",
                       pool->nwaiting);
         q->done = 1;
-        return NGX_BUSY;
+        rc = NGX_BUSY;
+        goto failed;
     }
 
     q->deadline = ngx_current_msec + pool->conf->pg_queue_timeout;
@@ -301,6 +328,14 @@ ngx_http_notifyhub_pg_query(ngx_http_request_t *r, const char *sql,
     }
 
     return NGX_OK;
+
+failed:
+
+    if (r == NULL) {
+        ngx_destroy_pool(mem);
+    }
+
+    return rc;
 }
 
 
@@ -831,7 +866,7 @@ ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
     if (q) {
         q->conn = NULL;
         q->done = 1;
-        q->handler(q->request, res, q->data);
+        ngx_http_notifyhub_pg_call(q, res);
     }
 
     if (res) {
@@ -850,7 +885,23 @@ ngx_http_notifyhub_pg_fail_query(ngx_http_notifyhub_pg_query_t *q)
     }
 
     q->done = 1;
-    q->handler(q->request, NULL, q->data);
+    ngx_http_notifyhub_pg_call(q, NULL);
+}
+
+
+/* Calls the handler, then frees a background query. */
+static void
+ngx_http_notifyhub_pg_call(ngx_http_notifyhub_pg_query_t *q, PGresult *res)
+{
+    ngx_pool_t  *own;
+
+    own = q->own_pool;
+
+    q->handler(q->request, res, q->data);
+
+    if (own) {
+        ngx_destroy_pool(own);
+    }
 }
 
 

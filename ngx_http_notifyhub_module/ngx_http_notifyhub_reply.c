@@ -279,10 +279,9 @@ ngx_int_t
 ngx_http_notifyhub_send_invalid(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          n;
-    char        *text, message[256];
-    cJSON       *error, *first, *field, *issue;
-    ngx_int_t    rc;
+    int     n;
+    char    message[256];
+    cJSON  *first, *field, *issue;
 
     n = cJSON_GetArraySize(ctx->details);
     first = cJSON_GetArrayItem(ctx->details, 0);
@@ -298,17 +297,35 @@ ngx_http_notifyhub_send_invalid(ngx_http_request_t *r,
         snprintf(message, sizeof(message), "invalid request");
     }
 
+    return ngx_http_notifyhub_send_error_details(r, NGX_HTTP_BAD_REQUEST,
+                                                 "invalid_request", message,
+                                                 ctx);
+}
+
+
+/* Sends an error whose "details" are the entries gathered in ctx. */
+ngx_int_t
+ngx_http_notifyhub_send_error_details(ngx_http_request_t *r,
+    ngx_uint_t status, const char *code, const char *message,
+    ngx_http_notifyhub_ctx_t *ctx)
+{
+    char       *text;
+    cJSON      *error;
+    ngx_int_t   rc;
+
     error = cJSON_CreateObject();
     if (error == NULL
-        || cJSON_AddStringToObject(error, "code", "invalid_request") == NULL
+        || cJSON_AddStringToObject(error, "code", code) == NULL
         || cJSON_AddStringToObject(error, "message", message) == NULL)
     {
         cJSON_Delete(error);
         return NGX_ERROR;
     }
 
-    cJSON_AddItemToObject(error, "details", ctx->details);
-    ctx->details = NULL;
+    if (ctx->details) {
+        cJSON_AddItemToObject(error, "details", ctx->details);
+        ctx->details = NULL;
+    }
 
     text = cJSON_PrintUnformatted(error);
     cJSON_Delete(error);
@@ -317,8 +334,7 @@ ngx_http_notifyhub_send_invalid(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    rc = ngx_http_notifyhub_send_error_object(r, NGX_HTTP_BAD_REQUEST,
-                                              (u_char *) text,
+    rc = ngx_http_notifyhub_send_error_object(r, status, (u_char *) text,
                                               ngx_strlen(text));
     cJSON_free(text);
 
