@@ -757,10 +757,16 @@ ngx_http_notifyhub_keycache_polled(ngx_http_request_t *r, PGresult *res,
 }
 
 
-/* Moves the zone's generation forward; older entries become stale. */
+/*
+ * Moves the zone's generation forward, so older entries become stale. A
+ * generation lower than the zone's means the database was replaced: then
+ * every entry goes and the zone takes the new value.
+ */
 static void
 ngx_http_notifyhub_keycache_raise(uint64_t generation)
 {
+    ngx_queue_t                           *q;
+    ngx_http_notifyhub_keycache_node_t    *node;
     ngx_http_notifyhub_keycache_zone_t    *kc;
     ngx_http_notifyhub_keycache_worker_t  *w;
 
@@ -769,9 +775,26 @@ ngx_http_notifyhub_keycache_raise(uint64_t generation)
 
     ngx_shmtx_lock(&kc->shpool->mutex);
 
-    if (generation > kc->sh->generation) {
-        kc->sh->generation = generation;
+    if (generation < kc->sh->generation) {
+        ngx_log_error(NGX_LOG_WARN, w->log, 0,
+                      "notifyhub: the auth generation went back from %uL "
+                      "to %uL, emptying the key cache",
+                      kc->sh->generation, generation);
+
+        while (!ngx_queue_empty(&kc->sh->lru)) {
+            q = ngx_queue_head(&kc->sh->lru);
+            node = ngx_queue_data(q, ngx_http_notifyhub_keycache_node_t,
+                                  queue);
+
+            ngx_queue_remove(q);
+            ngx_rbtree_delete(&kc->sh->rbtree, &node->node);
+            ngx_slab_free_locked(kc->shpool, node);
+        }
+
+        kc->sh->count = 0;
     }
+
+    kc->sh->generation = generation;
 
     ngx_shmtx_unlock(&kc->shpool->mutex);
 }
