@@ -2,7 +2,9 @@
 /*
  * Owners: signup, login and logout. Password hashing (PBKDF2) runs in an
  * nginx thread pool; the event loop only posts the task and takes the
- * result.
+ * result. Failed logins are counted per email in PostgreSQL, and from the
+ * fifth one on a login for that email must wait (429) until its back-off
+ * passes.
  */
 
 
@@ -34,6 +36,8 @@ static void ngx_http_notifyhub_login_found(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
     ngx_http_notifyhub_kdf_t *kdf);
+static void ngx_http_notifyhub_login_failed(ngx_http_request_t *r,
+    PGresult *res, void *data);
 static void ngx_http_notifyhub_login_done(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_logout_done(ngx_http_request_t *r,
@@ -209,8 +213,10 @@ ngx_http_notifyhub_login(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
 
     values[0] = owner->email;
 
+    /* The throttle is checked in the same round trip as the lookup. */
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT user_id, password_hash FROM nh_login_lookup($1)",
+             "SELECT user_id, password_hash, retry_after "
+             "FROM nh_login_begin($1)",
              1, values, NULL, NULL, ngx_http_notifyhub_login_found, owner);
 
     if (rc != NGX_OK) {
@@ -226,17 +232,28 @@ ngx_http_notifyhub_login_found(ngx_http_request_t *r, PGresult *res,
     ngx_http_notifyhub_owner_t  *owner = data;
 
     char                             dummy[NH_PASSWORD_HASH_MAX];
-    ngx_int_t                        rc;
+    ngx_int_t                        rc, retry_after;
     const char                      *encoded;
     ngx_http_notifyhub_main_conf_t  *nmcf;
 
-    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        /* Reuses the error replies for a failed or missing result. */
-        (void) ngx_http_notifyhub_pg_status(r, res, 2, "nh_login_lookup");
+    if (ngx_http_notifyhub_pg_status(r, res, 3, "nh_login_begin") != NGX_OK) {
         return;
     }
 
-    if (PQntuples(res) == 1) {
+    retry_after = ngx_atoi((u_char *) PQgetvalue(res, 0, 2),
+                           PQgetlength(res, 0, 2));
+
+    /*
+     * NOTE: a failure is recorded only after the password check, so
+     * attempts sent in parallel all pass this check before any counts.
+     */
+
+    if (retry_after > 0) {
+        ngx_http_notifyhub_send_login_throttled(r, retry_after);
+        return;
+    }
+
+    if (!PQgetisnull(res, 0, 0)) {
         owner->user_found = 1;
         ngx_cpystrn((u_char *) owner->user_id,
                     (u_char *) PQgetvalue(res, 0, 0), NH_UUID_STR_LEN + 1);
@@ -274,8 +291,8 @@ ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
     char                         ttl[NGX_INT_T_LEN + 1];
     u_char                       token_hash[NH_SHA256_LEN];
     ngx_int_t                    rc;
-    const char                  *values[4];
-    int                          lengths[4], formats[4];
+    const char                  *values[5];
+    int                          lengths[5], formats[5];
     ngx_http_notifyhub_ctx_t    *ctx;
     ngx_http_notifyhub_owner_t  *owner;
     ngx_http_notifyhub_main_conf_t  *nmcf;
@@ -295,10 +312,17 @@ ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
                       "notifyhub: failed login, request %V",
                       &ctx->request_id);
 
-        rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
-                                           "unauthorized",
-                                           "invalid email or password");
-        ngx_http_finalize_request(r, rc);
+        /* Known and unknown emails are counted alike. */
+        values[0] = owner->email;
+
+        rc = ngx_http_notifyhub_pg_query(r, "SELECT nh_login_failed($1)",
+                 1, values, NULL, NULL, ngx_http_notifyhub_login_failed,
+                 owner);
+
+        if (rc != NGX_OK) {
+            ngx_http_notifyhub_login_failed(r, NULL, owner);
+        }
+
         return;
     }
 
@@ -315,16 +339,19 @@ ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
     ngx_memzero(formats, sizeof(formats));
     ngx_memzero(lengths, sizeof(lengths));
 
-    values[0] = session_id;
-    values[1] = owner->user_id;
-    values[2] = (const char *) token_hash;
-    lengths[2] = NH_SHA256_LEN;
-    formats[2] = 1;
-    values[3] = ttl;
+    values[0] = owner->email;
+    values[1] = session_id;
+    values[2] = owner->user_id;
+    values[3] = (const char *) token_hash;
+    lengths[3] = NH_SHA256_LEN;
+    formats[3] = 1;
+    values[4] = ttl;
 
+    /* This also deletes the failed-login row of the email. */
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body FROM nh_session_create($1, $2, $3, $4)",
-             4, values, lengths, formats,
+             "SELECT status, body "
+             "FROM nh_login_succeeded($1, $2, $3, $4, $5)",
+             5, values, lengths, formats,
              ngx_http_notifyhub_login_done, owner);
 
     if (rc != NGX_OK) {
@@ -333,11 +360,94 @@ ngx_http_notifyhub_login_checked(ngx_http_request_t *r,
 }
 
 
+/*
+ * Sends the 401 of a failed login, also when the failure could not be
+ * recorded (that is logged), because the credentials were wrong either way.
+ */
+static void
+ngx_http_notifyhub_login_failed(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_int_t                  rc;
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "notifyhub: nh_login_failed failed, request %V: %s",
+                      &ctx->request_id,
+                      res ? PQresultErrorMessage(res)
+                          : "database unavailable");
+    }
+
+    rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_UNAUTHORIZED,
+                                       "unauthorized",
+                                       "invalid email or password");
+    ngx_http_finalize_request(r, rc);
+}
+
+
+/*
+ * Sends 429 rate_limited with Retry-After: seconds, for an email whose
+ * failed logins are throttled, and finalizes the request.
+ */
+void
+ngx_http_notifyhub_send_login_throttled(ngx_http_request_t *r,
+    ngx_int_t seconds)
+{
+    u_char                     retry[NGX_INT_T_LEN + 1];
+    char                       message[128];
+    char                   request_id[NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX + 1];
+    cJSON                     *json, *error;
+    ngx_int_t                  rc;
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "notifyhub: login throttled for %i s, request %V",
+                  seconds, &ctx->request_id);
+
+    ngx_sprintf(retry, "%i%Z", seconds);
+    ngx_cpystrn((u_char *) request_id, ctx->request_id.data,
+                ctx->request_id.len + 1);
+    ngx_snprintf((u_char *) message, sizeof(message),
+                 "too many failed logins for this email; retry in %i s%Z",
+                 seconds);
+
+    /*
+     * The envelope is built here because the shared error reply sets
+     * "Retry-After: 1" for every 429.
+     */
+
+    json = cJSON_CreateObject();
+    error = cJSON_AddObjectToObject(json, "error");
+
+    if (error == NULL
+        || cJSON_AddStringToObject(error, "code", "rate_limited") == NULL
+        || cJSON_AddStringToObject(error, "message", message) == NULL
+        || cJSON_AddStringToObject(json, "requestId", request_id) == NULL
+        || ngx_http_notifyhub_add_header(r, "Retry-After", (char *) retry)
+           != NGX_OK)
+    {
+        cJSON_Delete(json);
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_notifyhub_send_cjson(r, NGX_HTTP_TOO_MANY_REQUESTS, json);
+    cJSON_Delete(json);
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
 static void
 ngx_http_notifyhub_login_done(ngx_http_request_t *r, PGresult *res,
     void *data)
 {
-    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_session_create")
+    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_login_succeeded")
         != NGX_OK)
     {
         return;

@@ -225,6 +225,13 @@ static ngx_command_t  ngx_http_notifyhub_commands[] = {
       offsetof(ngx_http_notifyhub_main_conf_t, session_ttl),
       NULL },
 
+    { ngx_string("notifyhub_cursor_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, cursor_secret),
+      NULL },
+
       ngx_null_command
 };
 
@@ -788,6 +795,10 @@ ngx_http_notifyhub_init_main_conf(ngx_conf_t *cf, void *conf)
         if (nmcf->password_thread_pool == NULL) {
             return NGX_CONF_ERROR;
         }
+    }
+
+    if (ngx_http_notifyhub_cursor_init_conf(cf, nmcf) != NGX_CONF_OK) {
+        return NGX_CONF_ERROR;
     }
 
     if (!nmcf->enabled) {

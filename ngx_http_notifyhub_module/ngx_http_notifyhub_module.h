@@ -47,6 +47,8 @@ typedef struct {
     ngx_uint_t                 password_iterations;
     time_t                     session_ttl;
 
+    ngx_str_t                  cursor_secret;    /* HMAC key of cursors */
+
     ngx_shm_zone_t            *key_cache_zone;
     time_t                     key_cache_ttl;
     ngx_msec_t                 key_cache_poll;
@@ -221,6 +223,37 @@ void ngx_http_notifyhub_logout(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 ngx_int_t ngx_http_notifyhub_api_key_hash(ngx_http_request_t *r,
     u_char hash[NH_SHA256_LEN]);
+void ngx_http_notifyhub_send_login_throttled(ngx_http_request_t *r,
+    ngx_int_t seconds);
+
+/* ngx_http_notifyhub_cursor.c */
+
+/* ?limit= when it is absent, and its maximum. */
+#define NGX_HTTP_NOTIFYHUB_PAGE_DEFAULT  20
+#define NGX_HTTP_NOTIFYHUB_PAGE_MAX      100
+
+/* The page that a list request selects. */
+typedef struct {
+    ngx_uint_t                 limit;
+    ngx_uint_t                 has_cursor;
+    /* The position of the previous page's last row: created_at, id. */
+    int64_t                    after_usec;
+    u_char                     after_id[NH_UUID_LEN];
+} ngx_http_notifyhub_page_t;
+
+char *ngx_http_notifyhub_cursor_init_conf(ngx_conf_t *cf,
+    ngx_http_notifyhub_main_conf_t *nmcf);
+ngx_int_t ngx_http_notifyhub_page_args(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, const char *scope,
+    ngx_http_notifyhub_page_t *page);
+ngx_int_t ngx_http_notifyhub_cursor_encode(ngx_http_request_t *r,
+    const char *scope, int64_t usec, const u_char id[NH_UUID_LEN],
+    ngx_str_t *cursor);
+ngx_int_t ngx_http_notifyhub_cursor_decode(ngx_http_request_t *r,
+    const char *scope, ngx_str_t *cursor, int64_t *usec,
+    u_char id[NH_UUID_LEN]);
+void ngx_http_notifyhub_send_page(ngx_http_request_t *r, PGresult *res,
+    const char *scope, const char *what);
 
 /* ngx_http_notifyhub_profile.c */
 void ngx_http_notifyhub_profile_get(ngx_http_request_t *r,
@@ -229,6 +262,17 @@ void ngx_http_notifyhub_profile_update(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_tenants.c */
+
+/* "nh_" and the first 8 characters of the secret identify a key. */
+#define NGX_HTTP_NOTIFYHUB_KEY_PREFIX_LEN  11
+
+ngx_int_t ngx_http_notifyhub_session_hash(ngx_http_request_t *r,
+    u_char hash[NH_SHA256_LEN]);
+ngx_int_t ngx_http_notifyhub_path_uuid(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_uint_t n,
+    char id[NH_UUID_STR_LEN + 1], const char *message);
+void ngx_http_notifyhub_reply_done(ngx_http_request_t *r, PGresult *res,
+    void *data);
 void ngx_http_notifyhub_tenant_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 void ngx_http_notifyhub_tenant_list(ngx_http_request_t *r,
