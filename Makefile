@@ -4,6 +4,7 @@
 #   make kafka     download the Kafka broker jars into .cache/kafka/libs
 #   make build     libnhcommon.a, the nginx module, the workers
 #   make unit      build and run the Check unit tests
+#   make fuzz      run the libFuzzer targets for a short time (clang)
 #   make test      unit and integration tests against the test stack
 #   make run       start the run stack and print example requests
 #   make stop      stop the run stack
@@ -38,7 +39,7 @@ WORKER_SRCS := $(filter-out $(WORKER_MAINS),$(wildcard worker/*.c))
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 WORKERS := $(sort $(BUILD)/notifyhub-email \
                   $(WORKER_MAINS:worker/main_%.c=$(BUILD)/notifyhub-%))
-WORKER_LIBS := -lrdkafka -lpq -lcurl -lcjson -lcrypto -lpthread
+WORKER_LIBS := -lrdkafka -lpq -lcurl -lcjson -lcrypto -lpthread -lm
 
 UNIT_SRCS := $(wildcard t/unit/*.c)
 UNIT_OBJS := $(UNIT_SRCS:%.c=$(BUILD)/%.o)
@@ -93,7 +94,7 @@ $(BUILD)/t/unit/%.o: t/unit/%.c
 	$(CC) $(NH_CFLAGS) $(NH_DEPFLAGS) -Icommon -It/unit $(CHECK_CFLAGS) -c $< -o $@
 
 $(CHECK_COMMON): $(UNIT_OBJS) $(LIBNHCOMMON)
-	$(CC) $(NH_CFLAGS) -o $@ $^ $(CHECK_LIBS) -lcrypto -lcjson
+	$(CC) $(NH_CFLAGS) -o $@ $^ $(CHECK_LIBS) -lcrypto -lcjson -lm
 
 # The worker objects are prerequisites of a pattern rule only, which makes
 # them intermediate files that GNU make would delete after linking.
@@ -161,3 +162,29 @@ clean:
 	rm -rf $(BUILD)
 
 FORCE:
+
+
+# Fuzzing, not part of "make test"
+
+# libFuzzer targets, built with clang (Debian: clang, libclang-rt-14-dev)
+# against the common sources they exercise. "make fuzz" runs each for
+# FUZZ_TIME seconds. New inputs go to build/fuzz/corpus/<target>; the seeds
+# in fuzz/corpus/<target> are only read.
+FUZZ_CC ?= clang
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all
+FUZZ_TIME ?= 60
+FUZZ_TEMPLATE := $(BUILD)/fuzz/fuzz_template
+FUZZ_TEMPLATE_SRCS := fuzz/fuzz_template.c common/nh_template.c \
+                      common/nh_json.c
+
+.PHONY: fuzz
+
+fuzz: $(FUZZ_TEMPLATE)
+	@mkdir -p $(BUILD)/fuzz/corpus/template
+	$(FUZZ_TEMPLATE) -max_total_time=$(FUZZ_TIME) \
+	    $(BUILD)/fuzz/corpus/template fuzz/corpus/template
+
+$(FUZZ_TEMPLATE): $(FUZZ_TEMPLATE_SRCS) $(wildcard common/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Icommon -o $@ $(FUZZ_TEMPLATE_SRCS) -lcjson -lm

@@ -21,6 +21,8 @@ main(void)
     srunner_add_suite(runner, nh_validate_suite());
     srunner_add_suite(runner, nh_time_suite());
     srunner_add_suite(runner, nh_config_suite());
+    srunner_add_suite(runner, nh_template_suite());
+    srunner_add_suite(runner, nh_json_suite());
 
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);

@@ -9,5 +9,7 @@ Suite *nh_crypto_suite(void);
 Suite *nh_validate_suite(void);
 Suite *nh_time_suite(void);
 Suite *nh_config_suite(void);
+Suite *nh_template_suite(void);
+Suite *nh_json_suite(void);
 
 #endif /* CHECK_SUITES_H */

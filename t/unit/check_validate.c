@@ -360,6 +360,114 @@ START_TEST(utf8_rejects_stray_continuation_bytes)
 END_TEST
 
 
+START_TEST(phone_accepts_e164_numbers)
+{
+    size_t       i;
+    const char  *phones[] = {
+        "+14155552671", "+442071838750", "+12", "+123456789012345"
+    };
+
+    for (i = 0; i < ARRAY_LEN(phones); i++) {
+        ck_assert_msg(nh_phone_is_e164(phones[i], strlen(phones[i])) == 1,
+                      "rejected %s", phones[i]);
+    }
+}
+END_TEST
+
+
+START_TEST(phone_rejects_other_forms)
+{
+    size_t       i;
+    const char  *phones[] = {
+        "14155552671", "+04155552671", "+1", "+1234567890123456",
+        "+1 415 555 2671", "+1-415-5552671", "", "+", "+1415555267a"
+    };
+
+    for (i = 0; i < ARRAY_LEN(phones); i++) {
+        ck_assert_msg(nh_phone_is_e164(phones[i], strlen(phones[i])) == 0,
+                      "accepted \"%s\"", phones[i]);
+    }
+}
+END_TEST
+
+
+START_TEST(sms_counts_gsm7_single_and_parts)
+{
+    char               body[400];
+    size_t             units;
+    nh_sms_encoding_e  enc;
+
+    memset(body, 'a', sizeof(body));
+
+    ck_assert_int_eq(nh_sms_parts(body, 160, &enc, &units), 1);
+    ck_assert_int_eq(enc, NH_SMS_GSM7);
+    ck_assert_uint_eq(units, 160);
+
+    ck_assert_int_eq(nh_sms_parts(body, 161, &enc, &units), 2);
+    ck_assert_int_eq(nh_sms_parts(body, 306, &enc, &units), 2);
+    ck_assert_int_eq(nh_sms_parts(body, 307, &enc, &units), 3);
+    ck_assert_int_eq(nh_sms_parts(body, 0, &enc, &units), 0);
+}
+END_TEST
+
+
+START_TEST(sms_counts_extension_characters_twice)
+{
+    size_t             units;
+    nh_sms_encoding_e  enc;
+
+    /* "{}" and the euro sign are in the extension table. */
+    ck_assert_int_eq(nh_sms_parts("{}\xe2\x82\xac", 5, &enc, &units), 1);
+    ck_assert_int_eq(enc, NH_SMS_GSM7);
+    ck_assert_uint_eq(units, 6);
+
+    /* Greek capitals and accented letters of the basic set count once. */
+    ck_assert_int_eq(nh_sms_parts("\xce\x94\xc3\xa9", 4, &enc, &units),
+                     1);
+    ck_assert_int_eq(enc, NH_SMS_GSM7);
+    ck_assert_uint_eq(units, 2);
+}
+END_TEST
+
+
+START_TEST(sms_uses_ucs2_outside_gsm7)
+{
+    char               body[300];
+    size_t             i, units;
+    nh_sms_encoding_e  enc;
+
+    /* A backtick is not in GSM 03.38. */
+    ck_assert_int_eq(nh_sms_parts("a`b", 3, &enc, &units), 1);
+    ck_assert_int_eq(enc, NH_SMS_UCS2);
+    ck_assert_uint_eq(units, 3);
+
+    /* "\xd0\x96" is Cyrillic Zhe: 70 fit in one part, 71 need two. */
+    for (i = 0; i < 71; i++) {
+        body[2 * i] = (char) 0xd0;
+        body[2 * i + 1] = (char) 0x96;
+    }
+
+    ck_assert_int_eq(nh_sms_parts(body, 140, &enc, &units), 1);
+    ck_assert_int_eq(nh_sms_parts(body, 142, &enc, &units), 2);
+    ck_assert_uint_eq(units, 71);
+
+    /* An emoji outside the BMP takes two UTF-16 units. */
+    ck_assert_int_eq(nh_sms_parts("\xf0\x9f\x98\x80", 4, &enc, &units), 1);
+    ck_assert_uint_eq(units, 2);
+}
+END_TEST
+
+
+START_TEST(sms_rejects_invalid_utf8)
+{
+    size_t             units;
+    nh_sms_encoding_e  enc;
+
+    ck_assert_int_eq(nh_sms_parts("\xff", 1, &enc, &units), -1);
+}
+END_TEST
+
+
 Suite *
 nh_validate_suite(void)
 {
@@ -390,6 +498,18 @@ nh_validate_suite(void)
     tcase_add_test(tc, utf8_rejects_above_10ffff);
     tcase_add_test(tc, utf8_rejects_truncated_sequences);
     tcase_add_test(tc, utf8_rejects_stray_continuation_bytes);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("phone");
+    tcase_add_test(tc, phone_accepts_e164_numbers);
+    tcase_add_test(tc, phone_rejects_other_forms);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("sms");
+    tcase_add_test(tc, sms_counts_gsm7_single_and_parts);
+    tcase_add_test(tc, sms_counts_extension_characters_twice);
+    tcase_add_test(tc, sms_uses_ucs2_outside_gsm7);
+    tcase_add_test(tc, sms_rejects_invalid_utf8);
     suite_add_tcase(suite, tc);
 
     return suite;
