@@ -36,6 +36,8 @@ static void ngx_http_notifyhub_kafka_log(const rd_kafka_t *rk, int level,
     const char *fac, const char *buf);
 static void ngx_http_notifyhub_kafka_error(rd_kafka_t *rk, int err,
     const char *reason, void *opaque);
+static int ngx_http_notifyhub_kafka_stats(rd_kafka_t *rk, char *json,
+    size_t len, void *opaque);
 static void ngx_http_notifyhub_kafka_read_handler(ngx_event_t *rev);
 static void ngx_http_notifyhub_kafka_poll_handler(ngx_event_t *ev);
 static void ngx_http_notifyhub_kafka_poll(void);
@@ -98,6 +100,9 @@ ngx_http_notifyhub_kafka_init_process(ngx_cycle_t *cycle,
            != NGX_OK
         || ngx_http_notifyhub_kafka_set(conf, cycle->log, "client.id",
                                         "notifyhub-nginx")
+           != NGX_OK
+        || ngx_http_notifyhub_kafka_set(conf, cycle->log,
+                                        "statistics.interval.ms", "1000")
            != NGX_OK)
     {
         goto failed;
@@ -120,6 +125,7 @@ ngx_http_notifyhub_kafka_init_process(ngx_cycle_t *cycle,
     rd_kafka_conf_set_dr_msg_cb(conf, ngx_http_notifyhub_kafka_delivered);
     rd_kafka_conf_set_log_cb(conf, ngx_http_notifyhub_kafka_log);
     rd_kafka_conf_set_error_cb(conf, ngx_http_notifyhub_kafka_error);
+    rd_kafka_conf_set_stats_cb(conf, ngx_http_notifyhub_kafka_stats);
 
     kf->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
     if (kf->rk == NULL) {
@@ -283,8 +289,9 @@ ngx_http_notifyhub_kafka_has_room(void)
 
 
 /*
- * Returns 1 when the last delivery report succeeded and no "all brokers
- * down" error came after it.
+ * Returns 1 when librdkafka's last statistics (once a second) showed a
+ * connected broker, or a delivery succeeded since, and no "all brokers
+ * down" error came after that.
  */
 ngx_uint_t
 ngx_http_notifyhub_kafka_ready(void)
@@ -402,6 +409,50 @@ ngx_http_notifyhub_kafka_error(rd_kafka_t *rk, int err, const char *reason,
 
     ngx_log_error(NGX_LOG_WARN, kf->log, 0, "notifyhub: kafka error: %s: %s",
                   rd_kafka_err2str(err), reason);
+}
+
+
+/*
+ * Reads the broker states from librdkafka's statistics: the producer is
+ * ready when a broker known by its node id (not only the bootstrap
+ * address) is "UP". Runs on the event loop, from rd_kafka_poll().
+ */
+static int
+ngx_http_notifyhub_kafka_stats(rd_kafka_t *rk, char *json, size_t len,
+    void *opaque)
+{
+    cJSON                       *stats, *brokers, *broker, *nodeid, *state;
+    ngx_uint_t                   up;
+    ngx_http_notifyhub_kafka_t  *kf;
+
+    kf = ngx_http_notifyhub_kafka;
+    if (kf == NULL) {
+        return 0;
+    }
+
+    stats = cJSON_ParseWithLength(json, len);
+    brokers = cJSON_GetObjectItemCaseSensitive(stats, "brokers");
+    up = 0;
+
+    cJSON_ArrayForEach(broker, brokers) {
+        nodeid = cJSON_GetObjectItemCaseSensitive(broker, "nodeid");
+        state = cJSON_GetObjectItemCaseSensitive(broker, "state");
+
+        if (cJSON_IsNumber(nodeid) && nodeid->valuedouble >= 0
+            && cJSON_IsString(state)
+            && ngx_strcmp(state->valuestring, "UP") == 0)
+        {
+            up = 1;
+            break;
+        }
+    }
+
+    cJSON_Delete(stats);
+
+    kf->broker_up = up;
+
+    /* 0: librdkafka frees the JSON. */
+    return 0;
 }
 
 

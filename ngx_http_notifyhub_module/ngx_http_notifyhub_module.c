@@ -87,11 +87,19 @@ static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
 
     { ngx_string("/api/notifications"), NGX_HTTP_POST, 1,
       ngx_http_notifyhub_notification_create },
+    { ngx_string("/api/notifications"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_notification_list },
     { ngx_string("/api/notifications/*"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
       ngx_http_notifyhub_notification_get },
+    { ngx_string("/api/notifications/*/logs"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_notification_logs },
+    { ngx_string("/api/notifications/*/cancel"), NGX_HTTP_POST, 0,
+      ngx_http_notifyhub_notification_cancel },
 
     { ngx_string("/healthz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
       ngx_http_notifyhub_healthz },
+    { ngx_string("/readyz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_readyz },
 
     { ngx_null_string, 0, 0, NULL }
 };

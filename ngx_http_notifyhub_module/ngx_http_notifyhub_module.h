@@ -292,6 +292,16 @@ void ngx_http_notifyhub_api_key_list(ngx_http_request_t *r,
 void ngx_http_notifyhub_api_key_revoke(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
+/* ngx_http_notifyhub_reads.c */
+void ngx_http_notifyhub_notification_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_notification_logs(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_notification_cancel(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_readyz(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
 /* ngx_http_notifyhub_notifications.c */
 void ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);

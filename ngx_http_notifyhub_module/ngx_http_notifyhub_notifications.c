@@ -5,6 +5,8 @@
 
 
 #include "ngx_http_notifyhub_module.h"
+#include "nh_json.h"
+#include "nh_time.h"
 #include "nh_validate.h"
 
 
@@ -12,6 +14,13 @@
 /* RFC 5322 limits a header line to 998 characters. */
 #define NGX_HTTP_NOTIFYHUB_SUBJECT_MAX          998
 #define NGX_HTTP_NOTIFYHUB_BODY_MAX             (512 * 1024)
+/* SMS bodies: at most 10 parts (1530 GSM-7 or 670 UCS-2 characters). */
+#define NGX_HTTP_NOTIFYHUB_SMS_PARTS_MAX        10
+/* FCM rejects messages over 4096 bytes of title, body and data. */
+#define NGX_HTTP_NOTIFYHUB_PUSH_PAYLOAD_MAX     4096
+#define NGX_HTTP_NOTIFYHUB_PUSH_TITLE_MAX       256
+#define NGX_HTTP_NOTIFYHUB_DEVICE_TOKEN_MAX     4096
+#define NGX_HTTP_NOTIFYHUB_SCHEDULE_MAX_MS      (366LL * 86400 * 1000)
 
 
 typedef struct {
@@ -21,8 +30,30 @@ typedef struct {
 } ngx_http_notifyhub_accept_t;
 
 
+/* The checked fields of a send request. */
+typedef struct {
+    ngx_int_t                      channel;
+    ngx_int_t                      priority;
+    const char                    *address;
+    const char                    *subject;
+    const char                    *body;
+    const char                    *html;
+    const char                    *idempotency_key;
+    char                           scheduled_at[NH_RFC3339_LEN + 1];
+} ngx_http_notifyhub_send_t;
+
+
 static void ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
+static void ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_validate_address(
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *to, ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_validate_content(
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *content,
+    ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_validate_schedule(
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
 static const char *ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
@@ -43,6 +74,15 @@ static const char  *ngx_http_notifyhub_priorities[] = {
     "LOW", "NORMAL", "HIGH", "CRITICAL", NULL
 };
 
+/* The address field of "to" for each channel, and its path in details. */
+static const char  *ngx_http_notifyhub_address_fields[] = {
+    "email", "phone", "deviceToken"
+};
+
+static const char  *ngx_http_notifyhub_address_paths[] = {
+    "to.email", "to.phone", "to.deviceToken"
+};
+
 
 void
 ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
@@ -60,84 +100,18 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
 {
     int                           lengths[13], formats[13];
     char                         *to_text, *data_text, *metadata_text;
+    char                         *canonical;
     u_char                        request_hash[NH_SHA256_LEN], uuid[NH_UUID_LEN];
-    cJSON                        *to, *content, *to_json;
-    ngx_int_t                     rc, channel, priority;
-    const char                   *email, *subject, *body, *html, *idem;
+    cJSON                        *to_json;
+    ngx_int_t                     rc;
     const char                   *values[13];
     ngx_http_notifyhub_ctx_t     *ctx;
+    ngx_http_notifyhub_send_t     send;
     ngx_http_notifyhub_accept_t  *a;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
-    /* Validation gathers every failure before the reply. */
-
-    channel = ngx_http_notifyhub_enum_field(ctx, ctx->json, "channel",
-                                            "channel",
-                                            ngx_http_notifyhub_channels, -1);
-    if (channel == NGX_HTTP_NOTIFYHUB_SMS
-        || channel == NGX_HTTP_NOTIFYHUB_PUSH)
-    {
-        ngx_http_notifyhub_invalid(ctx, "channel", "unsupported");
-    }
-
-    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "recipientId")) {
-        ngx_http_notifyhub_invalid(ctx, "recipientId", "unsupported");
-    }
-
-    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "templateId")) {
-        ngx_http_notifyhub_invalid(ctx, "templateId", "unsupported");
-    }
-
-    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "scheduledAt")) {
-        ngx_http_notifyhub_invalid(ctx, "scheduledAt", "unsupported");
-    }
-
-    /* Only EMAIL is accepted so far, so SMS and PUSH get one detail. */
-    if (channel == NGX_HTTP_NOTIFYHUB_SMS
-        || channel == NGX_HTTP_NOTIFYHUB_PUSH)
-    {
-        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
-        return;
-    }
-
-    email = NULL;
-    to = ngx_http_notifyhub_object_field(ctx, ctx->json, "to", "to", 1);
-    if (to) {
-        email = ngx_http_notifyhub_string_field(ctx, to, "email", "to.email",
-                                                1, 1, NH_EMAIL_MAX);
-        if (email && !nh_email_is_valid(email, ngx_strlen(email))) {
-            ngx_http_notifyhub_invalid(ctx, "to.email", "invalid_format");
-            email = NULL;
-        }
-    }
-
-    subject = NULL;
-    body = NULL;
-    html = NULL;
-    content = ngx_http_notifyhub_object_field(ctx, ctx->json, "content",
-                                              "content", 1);
-    if (content) {
-        subject = ngx_http_notifyhub_string_field(ctx, content, "subject",
-                                    "content.subject", 1, 1,
-                                    NGX_HTTP_NOTIFYHUB_SUBJECT_MAX);
-        body = ngx_http_notifyhub_string_field(ctx, content, "body",
-                                    "content.body", 1, 1,
-                                    NGX_HTTP_NOTIFYHUB_BODY_MAX);
-        html = ngx_http_notifyhub_string_field(ctx, content, "html",
-                                    "content.html", 0, 0,
-                                    NGX_HTTP_NOTIFYHUB_BODY_MAX);
-    }
-
-    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "data", "data", 0);
-    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "metadata",
-                                           "metadata", 0);
-
-    priority = ngx_http_notifyhub_enum_field(ctx, ctx->json, "priority",
-                                             "priority",
-                                             ngx_http_notifyhub_priorities, 1);
-
-    idem = ngx_http_notifyhub_idempotency_key(r, ctx);
+    ngx_http_notifyhub_validate_send(r, ctx, &send);
 
     if (ctx->details) {
         ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
@@ -159,12 +133,15 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
 
     nh_uuid_format(uuid, a->id);
     nh_uuid_format(key->tenant_id, a->tenant_id);
-    a->channel = (ngx_http_notifyhub_channel_e) channel;
+    a->channel = (ngx_http_notifyhub_channel_e) send.channel;
 
-    /* Only the known address fields are stored. */
+    /* Only the channel's address field is stored. */
     to_json = cJSON_CreateObject();
     if (to_json == NULL
-        || cJSON_AddStringToObject(to_json, "email", email) == NULL)
+        || cJSON_AddStringToObject(to_json,
+                           ngx_http_notifyhub_address_fields[send.channel],
+                           send.address)
+           == NULL)
     {
         cJSON_Delete(to_json);
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -179,31 +156,43 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
 
     /*
      * The fingerprint that detects a reused idempotency key is the hash of
-     * the raw body.
+     * the canonical body: spacing, member order and number spelling do not
+     * change it.
      */
-    nh_sha256(ctx->body.data, ctx->body.len, request_hash);
+    if (send.idempotency_key) {
+        if (nh_json_canonical(ctx->json, &canonical, NULL) != 0) {
+            cJSON_free(to_text);
+            cJSON_free(data_text);
+            cJSON_free(metadata_text);
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        nh_sha256(canonical, ngx_strlen(canonical), request_hash);
+        free(canonical);
+    }
 
     ngx_memzero(lengths, sizeof(lengths));
     ngx_memzero(formats, sizeof(formats));
 
     values[0] = a->tenant_id;
     values[1] = a->id;
-    values[2] = ngx_http_notifyhub_channels[channel];
-    values[3] = ngx_http_notifyhub_priorities[priority];
+    values[2] = ngx_http_notifyhub_channels[send.channel];
+    values[3] = ngx_http_notifyhub_priorities[send.priority];
     values[4] = to_text;
-    values[5] = subject;
-    values[6] = body;
-    values[7] = html;
+    values[5] = send.subject;
+    values[6] = send.body;
+    values[7] = send.html;
     values[8] = data_text;
     values[9] = metadata_text;
-    values[10] = idem;
-    values[11] = (const char *) request_hash;
+    values[10] = send.idempotency_key;
+    values[11] = send.idempotency_key ? (const char *) request_hash : NULL;
     lengths[11] = NH_SHA256_LEN;
     formats[11] = 1;
-    values[12] = NULL;
+    values[12] = send.scheduled_at[0] ? send.scheduled_at : NULL;
 
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body, replayed "
+             "SELECT status, body, replayed, scheduled "
              "FROM nh_notification_create($1, $2, $3, $4, $5, $6, $7, $8, "
              "$9, $10, $11, $12, $13)",
              13, values, lengths, formats,
@@ -219,6 +208,224 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
 }
 
 
+/* Reads and checks the fields of a send request into send. */
+static void
+ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send)
+{
+    cJSON  *to, *content;
+
+    ngx_memzero(send, sizeof(ngx_http_notifyhub_send_t));
+
+    send->channel = ngx_http_notifyhub_enum_field(ctx, ctx->json, "channel",
+                                            "channel",
+                                            ngx_http_notifyhub_channels, -1);
+
+    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "recipientId")) {
+        ngx_http_notifyhub_invalid(ctx, "recipientId", "unsupported");
+    }
+
+    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "templateId")) {
+        ngx_http_notifyhub_invalid(ctx, "templateId", "unsupported");
+    }
+
+    to = ngx_http_notifyhub_object_field(ctx, ctx->json, "to", "to", 1);
+    content = ngx_http_notifyhub_object_field(ctx, ctx->json, "content",
+                                              "content", 1);
+
+    /* The address and the content rules depend on a valid channel. */
+    if (send->channel >= 0) {
+        if (to) {
+            ngx_http_notifyhub_validate_address(ctx, to, send);
+        }
+
+        if (content) {
+            ngx_http_notifyhub_validate_content(ctx, content, send);
+        }
+    }
+
+    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "data", "data", 0);
+    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "metadata",
+                                           "metadata", 0);
+
+    send->priority = ngx_http_notifyhub_enum_field(ctx, ctx->json,
+                                          "priority", "priority",
+                                          ngx_http_notifyhub_priorities, 1);
+
+    ngx_http_notifyhub_validate_schedule(ctx, send);
+
+    send->idempotency_key = ngx_http_notifyhub_idempotency_key(r, ctx);
+}
+
+
+/* to.email, to.phone (E.164) or to.deviceToken, by channel. */
+static void
+ngx_http_notifyhub_validate_address(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *to, ngx_http_notifyhub_send_t *send)
+{
+    u_char       c;
+    size_t       i, len;
+    const char  *name, *path, *address;
+
+    name = ngx_http_notifyhub_address_fields[send->channel];
+    path = ngx_http_notifyhub_address_paths[send->channel];
+
+    address = ngx_http_notifyhub_string_field(ctx, to, name, path, 1, 1,
+                                 NGX_HTTP_NOTIFYHUB_DEVICE_TOKEN_MAX);
+    if (address == NULL) {
+        return;
+    }
+
+    len = ngx_strlen(address);
+
+    switch (send->channel) {
+
+    case NGX_HTTP_NOTIFYHUB_EMAIL:
+        if (len > NH_EMAIL_MAX || !nh_email_is_valid(address, len)) {
+            ngx_http_notifyhub_invalid(ctx, path, "invalid_format");
+            return;
+        }
+        break;
+
+    case NGX_HTTP_NOTIFYHUB_SMS:
+        if (!nh_phone_is_e164(address, len)) {
+            ngx_http_notifyhub_invalid(ctx, path, "invalid_format");
+            return;
+        }
+        break;
+
+    default: /* NGX_HTTP_NOTIFYHUB_PUSH */
+
+        /* FCM registration tokens use base64url characters and ":". */
+        for (i = 0; i < len; i++) {
+            c = (u_char) address[i];
+
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+                  || (c >= '0' && c <= '9') || c == '-' || c == '_'
+                  || c == ':' || c == '.'))
+            {
+                ngx_http_notifyhub_invalid(ctx, path, "invalid_format");
+                return;
+            }
+        }
+        break;
+    }
+
+    send->address = address;
+}
+
+
+/*
+ * content.subject, body and html by channel: an email needs a subject and
+ * may have html; an SMS is a body of at most 10 parts; a push has a body,
+ * an optional title in subject, and at most 4 KiB of title, body and data.
+ */
+static void
+ngx_http_notifyhub_validate_content(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *content, ngx_http_notifyhub_send_t *send)
+{
+    int                 parts;
+    char               *data;
+    size_t              units, size;
+    nh_sms_encoding_e   encoding;
+
+    send->body = ngx_http_notifyhub_string_field(ctx, content, "body",
+                                    "content.body", 1, 1,
+                                    NGX_HTTP_NOTIFYHUB_BODY_MAX);
+
+    switch (send->channel) {
+
+    case NGX_HTTP_NOTIFYHUB_EMAIL:
+        send->subject = ngx_http_notifyhub_string_field(ctx, content,
+                                    "subject", "content.subject", 1, 1,
+                                    NGX_HTTP_NOTIFYHUB_SUBJECT_MAX);
+        send->html = ngx_http_notifyhub_string_field(ctx, content, "html",
+                                    "content.html", 0, 0,
+                                    NGX_HTTP_NOTIFYHUB_BODY_MAX);
+        return;
+
+    case NGX_HTTP_NOTIFYHUB_SMS:
+        if (cJSON_GetObjectItemCaseSensitive(content, "subject")) {
+            ngx_http_notifyhub_invalid(ctx, "content.subject", "not_allowed");
+        }
+
+        if (cJSON_GetObjectItemCaseSensitive(content, "html")) {
+            ngx_http_notifyhub_invalid(ctx, "content.html", "not_allowed");
+        }
+
+        if (send->body) {
+            parts = nh_sms_parts(send->body, ngx_strlen(send->body),
+                                 &encoding, &units);
+            if (parts > NGX_HTTP_NOTIFYHUB_SMS_PARTS_MAX) {
+                ngx_http_notifyhub_invalid(ctx, "content.body", "too_long");
+                send->body = NULL;
+            }
+        }
+        return;
+
+    default: /* NGX_HTTP_NOTIFYHUB_PUSH */
+        send->subject = ngx_http_notifyhub_string_field(ctx, content,
+                                    "subject", "content.subject", 0, 1,
+                                    NGX_HTTP_NOTIFYHUB_PUSH_TITLE_MAX);
+
+        if (cJSON_GetObjectItemCaseSensitive(content, "html")) {
+            ngx_http_notifyhub_invalid(ctx, "content.html", "not_allowed");
+        }
+
+        if (send->body == NULL) {
+            return;
+        }
+
+        size = ngx_strlen(send->body)
+               + (send->subject ? ngx_strlen(send->subject) : 0);
+
+        data = ngx_http_notifyhub_json_field(ctx, "data");
+        if (data) {
+            size += ngx_strlen(data);
+            cJSON_free(data);
+        }
+
+        if (size > NGX_HTTP_NOTIFYHUB_PUSH_PAYLOAD_MAX) {
+            ngx_http_notifyhub_invalid(ctx, "content", "too_large");
+        }
+        return;
+    }
+}
+
+
+/*
+ * scheduledAt: RFC 3339, at most a year ahead. A time in the past sends at
+ * once. The normalised UTC text goes to the database.
+ */
+static void
+ngx_http_notifyhub_validate_schedule(ngx_http_notifyhub_ctx_t *ctx,
+    ngx_http_notifyhub_send_t *send)
+{
+    int64_t      at, now;
+    const char  *text;
+
+    text = ngx_http_notifyhub_string_field(ctx, ctx->json, "scheduledAt",
+                                           "scheduledAt", 0, 1, 64);
+    if (text == NULL) {
+        return;
+    }
+
+    if (nh_time_parse_rfc3339(text, ngx_strlen(text), &at) != 0) {
+        ngx_http_notifyhub_invalid(ctx, "scheduledAt", "invalid_format");
+        return;
+    }
+
+    now = nh_time_now_ms();
+
+    if (at - now > NGX_HTTP_NOTIFYHUB_SCHEDULE_MAX_MS) {
+        ngx_http_notifyhub_invalid(ctx, "scheduledAt", "too_far");
+        return;
+    }
+
+    nh_time_format_rfc3339(at, send->scheduled_at);
+}
+
+
 static void
 ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
     void *data)
@@ -226,7 +433,7 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
     ngx_http_notifyhub_accept_t  *a = data;
 
     ngx_int_t    rc;
-    ngx_uint_t   status, replayed;
+    ngx_uint_t   status, replayed, scheduled;
     const char  *state;
 
     /*
@@ -245,7 +452,7 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
         }
     }
 
-    if (ngx_http_notifyhub_pg_status(r, res, 3, "nh_notification_create")
+    if (ngx_http_notifyhub_pg_status(r, res, 4, "nh_notification_create")
         != NGX_OK)
     {
         return;
@@ -254,8 +461,10 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
     status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
                       PQgetlength(res, 0, 0));
     replayed = PQgetvalue(res, 0, 2)[0] == 't';
+    scheduled = PQgetvalue(res, 0, 3)[0] == 't';
 
-    if (status == NGX_HTTP_ACCEPTED && !replayed) {
+    /* A scheduled notification is queued by its worker when it is due. */
+    if (status == NGX_HTTP_ACCEPTED && !replayed && !scheduled) {
 
         /*
          * The row is stored, so the reply is 202 even if this produce

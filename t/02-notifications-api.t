@@ -444,7 +444,7 @@ Idempotency-Key: header-$RUN
 --- db_unchanged: notifications
 
 
-=== TEST 18: SMS is not supported yet
+=== TEST 18: SMS is accepted
 --- request
 POST /api/notifications
 --- more_headers
@@ -453,16 +453,13 @@ X-API-Key: $KEY
 --- request_body
 {"channel": "SMS", "to": {"phone": "+14155550100"},
  "content": {"body": "b"}}
---- error_code: 400
+--- error_code: 202
 --- response_json
-{"error": {"code": "invalid_request", "message": "~.+",
-           "details": ["<any order>",
-                       {"field": "channel", "issue": "unsupported"}, "..."]},
- "requestId": "~.+"}
---- db_unchanged: notifications
+{"channel": "SMS", "status": "PENDING", "to": {"phone": "+14155550100"},
+ "subject": null, "body": "b"}
 
 
-=== TEST 19: push is not supported yet
+=== TEST 19: push is accepted
 --- request
 POST /api/notifications
 --- more_headers
@@ -471,12 +468,10 @@ X-API-Key: $KEY
 --- request_body
 {"channel": "PUSH", "to": {"deviceToken": "device-token-1"},
  "content": {"subject": "s", "body": "b"}}
---- error_code: 400
+--- error_code: 202
 --- response_json
-{"error": {"code": "invalid_request",
-           "details": ["<any order>",
-                       {"field": "channel", "issue": "unsupported"}, "..."]}}
---- db_unchanged: notifications
+{"channel": "PUSH", "status": "PENDING",
+ "to": {"deviceToken": "device-token-1"}, "subject": "s", "body": "b"}
 
 
 === TEST 20: unknown channel

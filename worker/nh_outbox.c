@@ -8,17 +8,21 @@
 #include <string.h>
 
 
+static void nh_outbox_produce(PGresult *res, rd_kafka_t *producer,
+    const char *topic, const char *channel, int *produced);
+static int nh_outbox_claim(nh_db_t *db, const char *what, const char *sql,
+    int nparams, const char *const *values, const char *channel,
+    PGresult **res);
+
+
 int
 nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     const char *channel, long older_than_seconds, int limit, int *produced)
 {
-    PGresult             *res;
-    rd_kafka_resp_err_t   err;
-    const char           *values[3];
-    const char           *id, *tenant_id;
-    char                  older[24], max[24];
-    char                  value[128];
-    int                   rc, i, n, len;
+    PGresult    *res;
+    const char  *values[3];
+    char         older[24], max[24];
+    int          rc;
 
     *produced = 0;
 
@@ -28,17 +32,78 @@ nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     values[1] = older;
     values[2] = max;
 
-    rc = nh_db_exec(db, "SELECT id, tenant_id FROM nh_outbox_claim($1, $2, "
-                    "$3)", 3, values, &res);
+    rc = nh_outbox_claim(db, "outbox claim failed",
+                         "SELECT id, tenant_id FROM nh_outbox_claim($1, $2, "
+                         "$3)", 3, values, channel, &res);
     if (rc != NH_OK) {
-        if (rc == NH_ERROR) {
-            nh_log(NH_LOG_ERROR, "outbox claim failed", "channel=%s "
-                   "sqlstate=%s error=%s", channel, nh_db_sqlstate(db),
-                   nh_log_quote(nh_db_error(db)));
-        }
-
         return rc;
     }
+
+    nh_outbox_produce(res, producer, topic, channel, produced);
+    PQclear(res);
+
+    return NH_OK;
+}
+
+
+int
+nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
+    const char *topic, const char *channel, int limit, int *produced)
+{
+    PGresult    *res;
+    const char  *values[2];
+    char         max[24];
+    int          rc;
+
+    *produced = 0;
+
+    snprintf(max, sizeof(max), "%d", limit);
+    values[0] = channel;
+    values[1] = max;
+
+    rc = nh_outbox_claim(db, "schedule claim failed",
+                         "SELECT id, tenant_id FROM nh_schedule_claim($1, $2)",
+                         2, values, channel, &res);
+    if (rc != NH_OK) {
+        return rc;
+    }
+
+    nh_outbox_produce(res, producer, topic, channel, produced);
+    PQclear(res);
+
+    return NH_OK;
+}
+
+
+static int
+nh_outbox_claim(nh_db_t *db, const char *what, const char *sql, int nparams,
+    const char *const *values, const char *channel, PGresult **res)
+{
+    int  rc;
+
+    rc = nh_db_exec(db, sql, nparams, values, res);
+
+    if (rc == NH_ERROR) {
+        nh_log(NH_LOG_ERROR, what, "channel=%s sqlstate=%s error=%s",
+               channel, nh_db_sqlstate(db), nh_log_quote(nh_db_error(db)));
+    }
+
+    return rc;
+}
+
+
+/*
+ * Produces one message for each claimed row (id, tenant_id). A row whose
+ * produce fails is PENDING, so a later outbox sweep produces it.
+ */
+static void
+nh_outbox_produce(PGresult *res, rd_kafka_t *producer, const char *topic,
+    const char *channel, int *produced)
+{
+    rd_kafka_resp_err_t   err;
+    const char           *id, *tenant_id;
+    char                  value[128];
+    int                   i, n, len;
 
     n = PQntuples(res);
 
@@ -58,8 +123,6 @@ nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
                                 RD_KAFKA_V_END);
 
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-            /* The claim moved updated_at, so these rows come back after
-             * older_than_seconds. */
             nh_log(NH_LOG_WARN, "outbox produce failed", "topic=%s "
                    "notification_id=%s tenant_id=%s not_produced=%d "
                    "error=%s", nh_log_quote(topic), id, tenant_id, n - i,
@@ -70,12 +133,8 @@ nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
         (*produced)++;
     }
 
-    PQclear(res);
-
     /* Serve delivery reports of earlier sweeps. */
     rd_kafka_poll(producer, 0);
-
-    return NH_OK;
 }
 
 

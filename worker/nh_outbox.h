@@ -25,6 +25,14 @@ int nh_outbox_sweep(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     const char *channel, long older_than_seconds, int limit, int *produced);
 
 /*
+ * Moves up to limit SCHEDULED notifications of channel whose scheduledAt
+ * has passed to PENDING (nh_schedule_claim) and produces their messages as
+ * nh_outbox_sweep does. Returns as nh_outbox_sweep returns.
+ */
+int nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
+    const char *topic, const char *channel, int limit, int *produced);
+
+/*
  * Delivery report callback for the producer: logs messages that could not
  * be delivered, with their notification id.
  */

@@ -1375,6 +1375,19 @@ nh_worker_sweep(nh_worker_t *w)
         return;
     }
 
+    if (nh_outbox_release_scheduled(w->db, w->producer, w->conf->topic,
+                                    w->conf->channel, NH_WORKER_SWEEP_LIMIT,
+                                    &produced)
+        != NH_OK)
+    {
+        return;
+    }
+
+    if (produced > 0) {
+        nh_log(NH_LOG_INFO, "scheduled notifications queued",
+               "topic=%s queued=%d", nh_log_quote(w->conf->topic), produced);
+    }
+
     if (nh_outbox_sweep(w->db, w->producer, w->conf->topic,
                         w->conf->channel, w->conf->sweep_after_seconds,
                         NH_WORKER_SWEEP_LIMIT, &produced)
