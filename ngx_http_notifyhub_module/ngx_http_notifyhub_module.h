@@ -302,6 +302,20 @@ void ngx_http_notifyhub_notification_cancel(ngx_http_request_t *r,
 void ngx_http_notifyhub_readyz(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
+/* ngx_http_notifyhub_templates.c */
+void ngx_http_notifyhub_template_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_template_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_template_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_template_update(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_template_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_template_render(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
 /* ngx_http_notifyhub_notifications.c */
 void ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
