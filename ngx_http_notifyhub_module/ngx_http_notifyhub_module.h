@@ -303,6 +303,20 @@ void ngx_http_notifyhub_readyz(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_templates.c */
+
+/* The largest rendered subject, body or html, in bytes. */
+#define NGX_HTTP_NOTIFYHUB_RENDER_MAX  (512 * 1024)
+
+/* A template's current version rendered with a request's data. */
+typedef struct {
+    ngx_int_t                  version;
+    const char                *channel;    /* points into tpl */
+    char                      *parts[3];   /* subject, body, html, or NULL */
+} ngx_http_notifyhub_rendered_t;
+
+ngx_int_t ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *tpl, const cJSON *data,
+    ngx_http_notifyhub_rendered_t *out);
 void ngx_http_notifyhub_template_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 void ngx_http_notifyhub_template_list(ngx_http_request_t *r,

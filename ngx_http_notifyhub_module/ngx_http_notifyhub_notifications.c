@@ -23,13 +23,6 @@
 #define NGX_HTTP_NOTIFYHUB_SCHEDULE_MAX_MS      (366LL * 86400 * 1000)
 
 
-typedef struct {
-    char                           id[NH_UUID_STR_LEN + 1];
-    char                           tenant_id[NH_UUID_STR_LEN + 1];
-    ngx_http_notifyhub_channel_e   channel;
-} ngx_http_notifyhub_accept_t;
-
-
 /* The checked fields of a send request. */
 typedef struct {
     ngx_int_t                      channel;
@@ -40,13 +33,27 @@ typedef struct {
     const char                    *html;
     const char                    *idempotency_key;
     char                           scheduled_at[NH_RFC3339_LEN + 1];
+    /* With a templateId: the template, and the version rendered. */
+    char                           template_id[NH_UUID_STR_LEN + 1];
+    char                           template_version[NGX_INT_T_LEN + 1];
 } ngx_http_notifyhub_send_t;
+
+
+typedef struct {
+    char                           id[NH_UUID_STR_LEN + 1];
+    char                           tenant_id[NH_UUID_STR_LEN + 1];
+    ngx_http_notifyhub_channel_e   channel;
+    ngx_http_notifyhub_send_t      send;
+} ngx_http_notifyhub_accept_t;
 
 
 static void ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
 static void ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_validate_template_id(
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item,
+    ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_address(
     ngx_http_notifyhub_ctx_t *ctx, cJSON *to, ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_content(
@@ -54,6 +61,10 @@ static void ngx_http_notifyhub_validate_content(
     ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_schedule(
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_template_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
+    ngx_http_notifyhub_accept_t *a);
 static void ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
 static const char *ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
@@ -98,25 +109,169 @@ static void
 ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key)
 {
-    int                           lengths[13], formats[13];
-    char                         *to_text, *data_text, *metadata_text;
-    char                         *canonical;
-    u_char                        request_hash[NH_SHA256_LEN], uuid[NH_UUID_LEN];
-    cJSON                        *to_json;
+    u_char                        uuid[NH_UUID_LEN];
     ngx_int_t                     rc;
-    const char                   *values[13];
+    const char                   *values[2];
     ngx_http_notifyhub_ctx_t     *ctx;
-    ngx_http_notifyhub_send_t     send;
     ngx_http_notifyhub_accept_t  *a;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
-    ngx_http_notifyhub_validate_send(r, ctx, &send);
+    a = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_accept_t));
+    if (a == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_notifyhub_validate_send(r, ctx, &a->send);
 
     if (ctx->details) {
         ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
         return;
     }
+
+    if (nh_uuid7_generate(uuid) != 0) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    nh_uuid_format(uuid, a->id);
+    nh_uuid_format(key->tenant_id, a->tenant_id);
+    a->channel = (ngx_http_notifyhub_channel_e) a->send.channel;
+
+    if (a->send.template_id[0] == '\0') {
+        ngx_http_notifyhub_notification_insert(r, a);
+        return;
+    }
+
+    /* The content comes from the template's current version. */
+
+    values[0] = a->tenant_id;
+    values[1] = a->send.template_id;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body FROM nh_template_get($1, $2)",
+             2, values, NULL, NULL,
+             ngx_http_notifyhub_template_fetched, a);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+/*
+ * Renders the template with "data", checks the result as the channel
+ * checks inline content, and stores the notification with the rendered
+ * texts and the template version.
+ */
+static void
+ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_http_notifyhub_accept_t  *a = data;
+
+    cJSON                          *json, *content;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i;
+    const char                     *channel;
+    ngx_http_notifyhub_ctx_t       *ctx;
+    ngx_http_notifyhub_rendered_t   out;
+
+    static const char  *parts[] = { "subject", "body", "html" };
+
+    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_template_get") != NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_atoi((u_char *) PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0))
+        != NGX_HTTP_OK)
+    {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+        return;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    json = cJSON_ParseWithLength(PQgetvalue(res, 0, 1),
+                                 PQgetlength(res, 0, 1));
+    if (json == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    channel = cJSON_GetStringValue(
+                  cJSON_GetObjectItemCaseSensitive(json, "channel"));
+
+    if (channel == NULL
+        || ngx_strcmp(channel, ngx_http_notifyhub_channels[a->send.channel])
+           != 0)
+    {
+        cJSON_Delete(json);
+        ngx_http_notifyhub_invalid(ctx, "templateId", "channel_mismatch");
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    rc = ngx_http_notifyhub_template_apply(r, ctx, json,
+                    cJSON_GetObjectItemCaseSensitive(ctx->json, "data"),
+                    &out);
+    cJSON_Delete(json);
+
+    if (rc != NGX_OK) {
+        return;
+    }
+
+    ngx_sprintf((u_char *) a->send.template_version, "%i%Z", out.version);
+
+    /*
+     * The rendered texts pass the same checks as inline content, so an
+     * SMS still has at most 10 parts and a push at most 4 KiB. The strings
+     * of content refer to the request pool.
+     */
+    content = cJSON_CreateObject();
+    if (content == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (i = 0; i < 3; i++) {
+        if (out.parts[i]) {
+            cJSON_AddItemToObject(content, parts[i],
+                                  cJSON_CreateStringReference(out.parts[i]));
+        }
+    }
+
+    ngx_http_notifyhub_validate_content(ctx, content, &a->send);
+    cJSON_Delete(content);
+
+    if (ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    ngx_http_notifyhub_notification_insert(r, a);
+}
+
+
+/* Stores the notification of a checked request, then queues it. */
+static void
+ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
+    ngx_http_notifyhub_accept_t *a)
+{
+    int                         lengths[15], formats[15];
+    char                       *to_text, *data_text, *metadata_text;
+    char                       *canonical;
+    u_char                      request_hash[NH_SHA256_LEN];
+    cJSON                      *to_json;
+    ngx_int_t                   rc;
+    const char                 *values[15];
+    ngx_http_notifyhub_ctx_t   *ctx;
+    ngx_http_notifyhub_send_t  *send;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+    send = &a->send;
 
     /* A full Kafka queue is a 503 before anything is stored. */
 
@@ -125,22 +280,12 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
         return;
     }
 
-    a = ngx_pcalloc(r->pool, sizeof(ngx_http_notifyhub_accept_t));
-    if (a == NULL || nh_uuid7_generate(uuid) != 0) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    nh_uuid_format(uuid, a->id);
-    nh_uuid_format(key->tenant_id, a->tenant_id);
-    a->channel = (ngx_http_notifyhub_channel_e) send.channel;
-
     /* Only the channel's address field is stored. */
     to_json = cJSON_CreateObject();
     if (to_json == NULL
         || cJSON_AddStringToObject(to_json,
-                           ngx_http_notifyhub_address_fields[send.channel],
-                           send.address)
+                           ngx_http_notifyhub_address_fields[send->channel],
+                           send->address)
            == NULL)
     {
         cJSON_Delete(to_json);
@@ -159,7 +304,7 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
      * the canonical body: spacing, member order and number spelling do not
      * change it.
      */
-    if (send.idempotency_key) {
+    if (send->idempotency_key) {
         if (nh_json_canonical(ctx->json, &canonical, NULL) != 0) {
             cJSON_free(to_text);
             cJSON_free(data_text);
@@ -177,25 +322,27 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
 
     values[0] = a->tenant_id;
     values[1] = a->id;
-    values[2] = ngx_http_notifyhub_channels[send.channel];
-    values[3] = ngx_http_notifyhub_priorities[send.priority];
+    values[2] = ngx_http_notifyhub_channels[send->channel];
+    values[3] = ngx_http_notifyhub_priorities[send->priority];
     values[4] = to_text;
-    values[5] = send.subject;
-    values[6] = send.body;
-    values[7] = send.html;
+    values[5] = send->subject;
+    values[6] = send->body;
+    values[7] = send->html;
     values[8] = data_text;
     values[9] = metadata_text;
-    values[10] = send.idempotency_key;
-    values[11] = send.idempotency_key ? (const char *) request_hash : NULL;
+    values[10] = send->idempotency_key;
+    values[11] = send->idempotency_key ? (const char *) request_hash : NULL;
     lengths[11] = NH_SHA256_LEN;
     formats[11] = 1;
-    values[12] = send.scheduled_at[0] ? send.scheduled_at : NULL;
+    values[12] = send->scheduled_at[0] ? send->scheduled_at : NULL;
+    values[13] = send->template_id[0] ? send->template_id : NULL;
+    values[14] = send->template_id[0] ? send->template_version : NULL;
 
     rc = ngx_http_notifyhub_pg_query(r,
              "SELECT status, body, replayed, scheduled "
              "FROM nh_notification_create($1, $2, $3, $4, $5, $6, $7, $8, "
-             "$9, $10, $11, $12, $13)",
-             13, values, lengths, formats,
+             "$9, $10, $11, $12, $13, $14, $15)",
+             15, values, lengths, formats,
              ngx_http_notifyhub_notification_stored, a);
 
     cJSON_free(to_text);
@@ -213,7 +360,7 @@ static void
 ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send)
 {
-    cJSON  *to, *content;
+    cJSON  *to, *content, *template_id;
 
     ngx_memzero(send, sizeof(ngx_http_notifyhub_send_t));
 
@@ -225,13 +372,24 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
         ngx_http_notifyhub_invalid(ctx, "recipientId", "unsupported");
     }
 
-    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "templateId")) {
-        ngx_http_notifyhub_invalid(ctx, "templateId", "unsupported");
-    }
-
     to = ngx_http_notifyhub_object_field(ctx, ctx->json, "to", "to", 1);
-    content = ngx_http_notifyhub_object_field(ctx, ctx->json, "content",
-                                              "content", 1);
+
+    /* Exactly one of templateId and content. */
+    template_id = cJSON_GetObjectItemCaseSensitive(ctx->json, "templateId");
+    content = NULL;
+
+    if (template_id == NULL || cJSON_IsNull(template_id)) {
+        content = ngx_http_notifyhub_object_field(ctx, ctx->json, "content",
+                                                  "content", 1);
+
+    } else {
+        ngx_http_notifyhub_validate_template_id(ctx, template_id, send);
+
+        if (cJSON_GetObjectItemCaseSensitive(ctx->json, "content")) {
+            ngx_http_notifyhub_invalid(ctx, "content",
+                                       "conflicts_with_templateId");
+        }
+    }
 
     /* The address and the content rules depend on a valid channel. */
     if (send->channel >= 0) {
@@ -255,6 +413,29 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
     ngx_http_notifyhub_validate_schedule(ctx, send);
 
     send->idempotency_key = ngx_http_notifyhub_idempotency_key(r, ctx);
+}
+
+
+/* templateId: a UUID in any case, kept in canonical form. */
+static void
+ngx_http_notifyhub_validate_template_id(ngx_http_notifyhub_ctx_t *ctx,
+    cJSON *item, ngx_http_notifyhub_send_t *send)
+{
+    u_char  uuid[NH_UUID_LEN];
+
+    if (!cJSON_IsString(item)) {
+        ngx_http_notifyhub_invalid(ctx, "templateId", "invalid_type");
+        return;
+    }
+
+    if (nh_uuid_parse(item->valuestring, ngx_strlen(item->valuestring), uuid)
+        != 0)
+    {
+        ngx_http_notifyhub_invalid(ctx, "templateId", "invalid_format");
+        return;
+    }
+
+    nh_uuid_format(uuid, send->template_id);
 }
 
 

@@ -521,7 +521,7 @@ X-API-Key: $KEY
 --- db_unchanged: notifications
 
 
-=== TEST 23: template id is not supported yet
+=== TEST 23: unknown template id
 --- request
 POST /api/notifications
 --- more_headers
@@ -530,12 +530,9 @@ X-API-Key: $KEY
 --- request_body
 {"channel": "EMAIL", "to": {"email": "a@example.com"},
  "templateId": "01932c07-a2b1-7c3d-8e4f-0123456789ab", "data": {"a": 1}}
---- error_code: 400
+--- error_code: 404
 --- response_json
-{"error": {"code": "invalid_request",
-           "details": ["<any order>",
-                       {"field": "templateId", "issue": "unsupported"},
-                       "..."]}}
+{"error": {"code": "not_found", "message": "template not found"}}
 --- db_unchanged: notifications
 
 
