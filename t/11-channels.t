@@ -99,6 +99,35 @@ run_blocks(vars => {
         'changed body has code idempotency_key_reused');
 }
 
+# Idempotency keys past their 24 hours are deleted by the workers' sweep,
+# and the key can then be used for a new notification.
+{
+    my $key = "expired-$run";
+    my %request = (channel => 'EMAIL', to => { email => 'e@example.com' },
+                   content => { subject => 's', body => 'first' });
+
+    my $first = api('POST', '/api/notifications', key => $tenant->{key},
+        json => \%request, headers => { 'Idempotency-Key' => $key });
+    is($first->{status}, 202, 'request with a key accepted');
+
+    psql("UPDATE idempotency_keys SET expires_at = now() - interval '1 second'"
+        . ' WHERE tenant_id = $1 AND key = $2', $tenant->{tenant_id}, $key);
+
+    ok(wait_for(sub {
+            psql('SELECT count(*) FROM idempotency_keys'
+                . ' WHERE tenant_id = $1 AND key = $2',
+                $tenant->{tenant_id}, $key) == 0;
+        }, timeout => 20),
+        'expired idempotency key is deleted by the sweep');
+
+    $request{content}{body} = 'second';
+    my $again = api('POST', '/api/notifications', key => $tenant->{key},
+        json => \%request, headers => { 'Idempotency-Key' => $key });
+    is($again->{status}, 202, 'expired key accepts a different body');
+    isnt($again->{json}{id}, $first->{json}{id},
+        'expired key creates a new notification');
+}
+
 done_testing();
 
 __DATA__

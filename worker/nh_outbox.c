@@ -5,6 +5,7 @@
 #include "nh_uuid.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -69,6 +70,33 @@ nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
     }
 
     nh_outbox_produce(res, producer, topic, channel, produced);
+    PQclear(res);
+
+    return NH_OK;
+}
+
+
+int
+nh_outbox_expire_idempotency(nh_db_t *db, int limit, int *deleted)
+{
+    PGresult    *res;
+    const char  *values[1];
+    char         max[24];
+    int          rc;
+
+    *deleted = 0;
+
+    snprintf(max, sizeof(max), "%d", limit);
+    values[0] = max;
+
+    rc = nh_outbox_claim(db, "idempotency key expiry failed",
+                         "SELECT nh_idempotency_expire($1)", 1, values, "all",
+                         &res);
+    if (rc != NH_OK) {
+        return rc;
+    }
+
+    *deleted = atoi(PQgetvalue(res, 0, 0));
     PQclear(res);
 
     return NH_OK;

@@ -33,6 +33,13 @@ int nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
     const char *topic, const char *channel, int limit, int *produced);
 
 /*
+ * Deletes up to limit idempotency keys past their 24-hour retention
+ * (nh_idempotency_expire). Returns 0 and the count in *deleted, or
+ * NH_EAGAIN or NH_ERROR when the call failed (logged).
+ */
+int nh_outbox_expire_idempotency(nh_db_t *db, int limit, int *deleted);
+
+/*
  * Delivery report callback for the producer: logs messages that could not
  * be delivered, with their notification id.
  */

@@ -1353,7 +1353,7 @@ nh_worker_sweep(nh_worker_t *w)
 {
     char     reason[512];
     int64_t  now;
-    int      produced;
+    int      produced, deleted;
 
     now = nh_time_monotonic_ms();
     if (now < w->next_sweep_ms) {
@@ -1399,6 +1399,13 @@ nh_worker_sweep(nh_worker_t *w)
     nh_log(produced > 0 ? NH_LOG_INFO : NH_LOG_DEBUG, "outbox swept",
            "topic=%s republished=%d", nh_log_quote(w->conf->topic),
            produced);
+
+    if (nh_outbox_expire_idempotency(w->db, NH_WORKER_SWEEP_LIMIT, &deleted)
+        == NH_OK && deleted > 0)
+    {
+        nh_log(NH_LOG_INFO, "expired idempotency keys deleted", "count=%d",
+               deleted);
+    }
 }
 
 
