@@ -134,7 +134,10 @@ $(NGX_MAKEFILE): config $(MODULE_FILE_LIST) $(NGX_SRC)/src/core/nginx.h
 $(MODULE_SO): $(NGX_MAKEFILE) $(MODULE_SRCS) $(MODULE_HDRS) $(LIBNHCOMMON)
 	rm -f $(NGX_DIR)/objs/$(MODULE_NAME).so
 	$(MAKE) -C $(NGX_DIR) -f objs/Makefile modules
-	cp $(NGX_DIR)/objs/$(MODULE_NAME).so $@
+	@# A running nginx maps this file: writing into it crashes the workers,
+	@# so the new module gets a new inode and replaces the old name.
+	cp $(NGX_DIR)/objs/$(MODULE_NAME).so $@.tmp
+	mv -f $@.tmp $@
 
 
 # Tests and the local stack
