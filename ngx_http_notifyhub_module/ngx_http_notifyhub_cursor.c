@@ -32,8 +32,6 @@
 
 static ngx_int_t ngx_http_notifyhub_cursor_tag(ngx_http_request_t *r,
     const char *scope, const u_char *payload, u_char tag[NH_SHA256_LEN]);
-static ngx_int_t ngx_http_notifyhub_query_arg(ngx_http_request_t *r,
-    const char *name, ngx_str_t *value);
 
 
 /*
@@ -342,11 +340,12 @@ ngx_http_notifyhub_cursor_tag(ngx_http_request_t *r, const char *scope,
 
 
 /*
- * Finds the query argument name and percent-decodes it into the request
- * pool. Returns NGX_OK, NGX_DECLINED when the argument is absent, or
- * NGX_ERROR when memory runs out.
+ * Finds the query argument name (its first occurrence, the name in any
+ * case) and percent-decodes it into the request pool. Returns NGX_OK,
+ * NGX_DECLINED when the argument is absent, or NGX_ERROR when memory runs
+ * out.
  */
-static ngx_int_t
+ngx_int_t
 ngx_http_notifyhub_query_arg(ngx_http_request_t *r, const char *name,
     ngx_str_t *value)
 {

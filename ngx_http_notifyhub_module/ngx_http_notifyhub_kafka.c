@@ -289,6 +289,28 @@ ngx_http_notifyhub_kafka_has_room(void)
 
 
 /*
+ * Returns how many more messages the local queue takes. A batch checks it
+ * before storing, so a full queue becomes a 503 before anything is
+ * written.
+ */
+ngx_uint_t
+ngx_http_notifyhub_kafka_room(void)
+{
+    ngx_uint_t                   queued;
+    ngx_http_notifyhub_kafka_t  *kf;
+
+    kf = ngx_http_notifyhub_kafka;
+    if (kf == NULL) {
+        return 0;
+    }
+
+    queued = (ngx_uint_t) rd_kafka_outq_len(kf->rk);
+
+    return queued < kf->queue_size ? kf->queue_size - queued : 0;
+}
+
+
+/*
  * Returns 1 when librdkafka's last statistics (once a second) showed a
  * connected broker, or a delivery succeeded since, and no "all brokers
  * down" error came after that.

@@ -85,6 +85,8 @@ static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
     { ngx_string("/api/tenants/*/api-keys/*"), NGX_HTTP_DELETE, 0,
       ngx_http_notifyhub_api_key_revoke },
 
+    { ngx_string("/api/notifications/bulk"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_notification_bulk },
     { ngx_string("/api/notifications"), NGX_HTTP_POST, 1,
       ngx_http_notifyhub_notification_create },
     { ngx_string("/api/notifications"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,

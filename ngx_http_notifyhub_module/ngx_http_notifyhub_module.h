@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "nh_crypto.h"
+#include "nh_time.h"
 #include "nh_uuid.h"
 
 
@@ -154,6 +155,7 @@ ngx_int_t ngx_http_notifyhub_kafka_init_process(ngx_cycle_t *cycle,
     ngx_http_notifyhub_main_conf_t *nmcf);
 void ngx_http_notifyhub_kafka_exit_process(ngx_cycle_t *cycle);
 ngx_int_t ngx_http_notifyhub_kafka_has_room(void);
+ngx_uint_t ngx_http_notifyhub_kafka_room(void);
 ngx_int_t ngx_http_notifyhub_kafka_produce(ngx_log_t *log,
     ngx_http_notifyhub_channel_e channel, const char *id,
     const char *tenant_id);
@@ -227,6 +229,8 @@ void ngx_http_notifyhub_send_login_throttled(ngx_http_request_t *r,
     ngx_int_t seconds);
 
 /* ngx_http_notifyhub_cursor.c */
+ngx_int_t ngx_http_notifyhub_query_arg(ngx_http_request_t *r,
+    const char *name, ngx_str_t *value);
 
 /* ?limit= when it is absent, and its maximum. */
 #define NGX_HTTP_NOTIFYHUB_PAGE_DEFAULT  20
@@ -331,9 +335,41 @@ void ngx_http_notifyhub_template_render(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_notifications.c */
+
+/* The checked fields of a send request. */
+typedef struct {
+    ngx_int_t                      channel;
+    ngx_int_t                      priority;
+    const char                    *address;
+    const char                    *subject;
+    const char                    *body;
+    const char                    *html;
+    const char                    *idempotency_key;
+    char                           scheduled_at[NH_RFC3339_LEN + 1];
+    /* Set when the request names a recipientId instead of "to". */
+    ngx_uint_t                     recipient;
+    /* With a templateId: the template, and the version rendered. */
+    char                           template_id[NH_UUID_STR_LEN + 1];
+    char                           template_version[NGX_INT_T_LEN + 1];
+} ngx_http_notifyhub_send_t;
+
+/* Names indexed by ngx_http_notifyhub_send_t's channel and priority. */
+extern const char  *ngx_http_notifyhub_channels[];
+extern const char  *ngx_http_notifyhub_priorities[];
+/* The member of "to" that holds the address, by channel. */
+extern const char  *ngx_http_notifyhub_address_fields[];
+
 void ngx_http_notifyhub_notification_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 void ngx_http_notifyhub_notification_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, ngx_uint_t use_header,
+    ngx_http_notifyhub_send_t *send);
+char *ngx_http_notifyhub_json_field(cJSON *object, const char *name);
+
+/* ngx_http_notifyhub_bulk.c */
+void ngx_http_notifyhub_notification_bulk(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 

@@ -23,22 +23,6 @@
 #define NGX_HTTP_NOTIFYHUB_SCHEDULE_MAX_MS      (366LL * 86400 * 1000)
 
 
-/* The checked fields of a send request. */
-typedef struct {
-    ngx_int_t                      channel;
-    ngx_int_t                      priority;
-    const char                    *address;
-    const char                    *subject;
-    const char                    *body;
-    const char                    *html;
-    const char                    *idempotency_key;
-    char                           scheduled_at[NH_RFC3339_LEN + 1];
-    /* With a templateId: the template, and the version rendered. */
-    char                           template_id[NH_UUID_STR_LEN + 1];
-    char                           template_version[NGX_INT_T_LEN + 1];
-} ngx_http_notifyhub_send_t;
-
-
 typedef struct {
     char                           id[NH_UUID_STR_LEN + 1];
     char                           tenant_id[NH_UUID_STR_LEN + 1];
@@ -49,18 +33,17 @@ typedef struct {
 
 static void ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
-static void ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_template_id(
     ngx_http_notifyhub_ctx_t *ctx, cJSON *item,
     ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_address(
     ngx_http_notifyhub_ctx_t *ctx, cJSON *to, ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_content(
-    ngx_http_notifyhub_ctx_t *ctx, cJSON *content,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, cJSON *content,
     ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_validate_schedule(
-    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send);
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item,
+    ngx_http_notifyhub_send_t *send);
 static void ngx_http_notifyhub_template_fetched(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
@@ -68,25 +51,23 @@ static void ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
 static void ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key);
 static const char *ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx);
-static char *ngx_http_notifyhub_json_field(ngx_http_notifyhub_ctx_t *ctx,
-    const char *name);
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, ngx_uint_t use_header);
 static void ngx_http_notifyhub_notification_stored(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_notification_found(ngx_http_request_t *r,
     PGresult *res, void *data);
 
 
-static const char  *ngx_http_notifyhub_channels[] = {
+const char  *ngx_http_notifyhub_channels[] = {
     "EMAIL", "SMS", "PUSH", NULL
 };
 
-static const char  *ngx_http_notifyhub_priorities[] = {
+const char  *ngx_http_notifyhub_priorities[] = {
     "LOW", "NORMAL", "HIGH", "CRITICAL", NULL
 };
 
 /* The address field of "to" for each channel, and its path in details. */
-static const char  *ngx_http_notifyhub_address_fields[] = {
+const char  *ngx_http_notifyhub_address_fields[] = {
     "email", "phone", "deviceToken"
 };
 
@@ -123,10 +104,17 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
         return;
     }
 
-    ngx_http_notifyhub_validate_send(r, ctx, &a->send);
+    ngx_http_notifyhub_validate_send(r, ctx, ctx->json, 1, &a->send);
 
     if (ctx->details) {
         ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    if (a->send.recipient) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
+                                  NGX_HTTP_NOT_FOUND, "not_found",
+                                  "recipient not found"));
         return;
     }
 
@@ -243,7 +231,7 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
         }
     }
 
-    ngx_http_notifyhub_validate_content(ctx, content, &a->send);
+    ngx_http_notifyhub_validate_content(ctx, ctx->json, content, &a->send);
     cJSON_Delete(content);
 
     if (ctx->details) {
@@ -296,8 +284,8 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     to_text = cJSON_PrintUnformatted(to_json);
     cJSON_Delete(to_json);
 
-    data_text = ngx_http_notifyhub_json_field(ctx, "data");
-    metadata_text = ngx_http_notifyhub_json_field(ctx, "metadata");
+    data_text = ngx_http_notifyhub_json_field(ctx->json, "data");
+    metadata_text = ngx_http_notifyhub_json_field(ctx->json, "metadata");
 
     /*
      * The fingerprint that detects a reused idempotency key is the hash of
@@ -355,37 +343,68 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
 }
 
 
-/* Reads and checks the fields of a send request into send. */
-static void
+/*
+ * Reads and checks the fields of one send request, the object item, into
+ * send and records each failure in ctx->details. The Idempotency-Key
+ * header is read only when use_header is set. The strings in send point
+ * into item or the request pool.
+ */
+void
 ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_send_t *send)
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, ngx_uint_t use_header,
+    ngx_http_notifyhub_send_t *send)
 {
-    cJSON  *to, *content, *template_id;
+    u_char  uuid[NH_UUID_LEN];
+    cJSON  *to, *content, *template_id, *recipient;
 
     ngx_memzero(send, sizeof(ngx_http_notifyhub_send_t));
 
-    send->channel = ngx_http_notifyhub_enum_field(ctx, ctx->json, "channel",
+    send->channel = ngx_http_notifyhub_enum_field(ctx, item, "channel",
                                             "channel",
                                             ngx_http_notifyhub_channels, -1);
 
-    if (cJSON_GetObjectItemCaseSensitive(ctx->json, "recipientId")) {
-        ngx_http_notifyhub_invalid(ctx, "recipientId", "unsupported");
+    /*
+     * Exactly one of to and recipientId. Recipients are not stored yet, so
+     * a well-formed recipientId names no recipient and the caller answers
+     * 404.
+     */
+    recipient = cJSON_GetObjectItemCaseSensitive(item, "recipientId");
+    to = NULL;
+
+    if (recipient == NULL || cJSON_IsNull(recipient)) {
+        to = ngx_http_notifyhub_object_field(ctx, item, "to", "to", 1);
+
+    } else if (!cJSON_IsString(recipient)) {
+        ngx_http_notifyhub_invalid(ctx, "recipientId", "invalid_type");
+
+    } else if (nh_uuid_parse(recipient->valuestring,
+                             ngx_strlen(recipient->valuestring), uuid)
+               != 0)
+    {
+        ngx_http_notifyhub_invalid(ctx, "recipientId", "invalid_format");
+
+    } else {
+        send->recipient = 1;
     }
 
-    to = ngx_http_notifyhub_object_field(ctx, ctx->json, "to", "to", 1);
+    if (recipient && !cJSON_IsNull(recipient)
+        && cJSON_GetObjectItemCaseSensitive(item, "to"))
+    {
+        ngx_http_notifyhub_invalid(ctx, "to", "conflicts_with_recipientId");
+    }
 
     /* Exactly one of templateId and content. */
-    template_id = cJSON_GetObjectItemCaseSensitive(ctx->json, "templateId");
+    template_id = cJSON_GetObjectItemCaseSensitive(item, "templateId");
     content = NULL;
 
     if (template_id == NULL || cJSON_IsNull(template_id)) {
-        content = ngx_http_notifyhub_object_field(ctx, ctx->json, "content",
+        content = ngx_http_notifyhub_object_field(ctx, item, "content",
                                                   "content", 1);
 
     } else {
         ngx_http_notifyhub_validate_template_id(ctx, template_id, send);
 
-        if (cJSON_GetObjectItemCaseSensitive(ctx->json, "content")) {
+        if (cJSON_GetObjectItemCaseSensitive(item, "content")) {
             ngx_http_notifyhub_invalid(ctx, "content",
                                        "conflicts_with_templateId");
         }
@@ -398,21 +417,22 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
         }
 
         if (content) {
-            ngx_http_notifyhub_validate_content(ctx, content, send);
+            ngx_http_notifyhub_validate_content(ctx, item, content, send);
         }
     }
 
-    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "data", "data", 0);
-    (void) ngx_http_notifyhub_object_field(ctx, ctx->json, "metadata",
+    (void) ngx_http_notifyhub_object_field(ctx, item, "data", "data", 0);
+    (void) ngx_http_notifyhub_object_field(ctx, item, "metadata",
                                            "metadata", 0);
 
-    send->priority = ngx_http_notifyhub_enum_field(ctx, ctx->json,
+    send->priority = ngx_http_notifyhub_enum_field(ctx, item,
                                           "priority", "priority",
                                           ngx_http_notifyhub_priorities, 1);
 
-    ngx_http_notifyhub_validate_schedule(ctx, send);
+    ngx_http_notifyhub_validate_schedule(ctx, item, send);
 
-    send->idempotency_key = ngx_http_notifyhub_idempotency_key(r, ctx);
+    send->idempotency_key = ngx_http_notifyhub_idempotency_key(r, ctx, item,
+                                                           use_header);
 }
 
 
@@ -503,7 +523,7 @@ ngx_http_notifyhub_validate_address(ngx_http_notifyhub_ctx_t *ctx,
  */
 static void
 ngx_http_notifyhub_validate_content(ngx_http_notifyhub_ctx_t *ctx,
-    cJSON *content, ngx_http_notifyhub_send_t *send)
+    cJSON *item, cJSON *content, ngx_http_notifyhub_send_t *send)
 {
     int                 parts;
     char               *data;
@@ -560,7 +580,7 @@ ngx_http_notifyhub_validate_content(ngx_http_notifyhub_ctx_t *ctx,
         size = ngx_strlen(send->body)
                + (send->subject ? ngx_strlen(send->subject) : 0);
 
-        data = ngx_http_notifyhub_json_field(ctx, "data");
+        data = ngx_http_notifyhub_json_field(item, "data");
         if (data) {
             size += ngx_strlen(data);
             cJSON_free(data);
@@ -580,12 +600,12 @@ ngx_http_notifyhub_validate_content(ngx_http_notifyhub_ctx_t *ctx,
  */
 static void
 ngx_http_notifyhub_validate_schedule(ngx_http_notifyhub_ctx_t *ctx,
-    ngx_http_notifyhub_send_t *send)
+    cJSON *item, ngx_http_notifyhub_send_t *send)
 {
     int64_t      at, now;
     const char  *text;
 
-    text = ngx_http_notifyhub_string_field(ctx, ctx->json, "scheduledAt",
+    text = ngx_http_notifyhub_string_field(ctx, item, "scheduledAt",
                                            "scheduledAt", 0, 1, 64);
     if (text == NULL) {
         return;
@@ -734,20 +754,25 @@ ngx_http_notifyhub_notification_found(ngx_http_request_t *r, PGresult *res,
 
 
 /*
- * Reads the idempotency key from the Idempotency-Key header or the
- * idempotencyKey field; both present and different is invalid.
+ * Reads the idempotency key from the idempotencyKey field of item or, when
+ * use_header is set, the Idempotency-Key header; both present and
+ * different is invalid.
  */
 static const char *
 ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx)
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, ngx_uint_t use_header)
 {
     u_char           *p;
     const char       *field;
     ngx_table_elt_t  *h;
 
-    field = ngx_http_notifyhub_string_field(ctx, ctx->json, "idempotencyKey",
+    field = ngx_http_notifyhub_string_field(ctx, item, "idempotencyKey",
                                     "idempotencyKey", 0, 1,
                                     NGX_HTTP_NOTIFYHUB_IDEMPOTENCY_KEY_MAX);
+
+    if (!use_header) {
+        return field;
+    }
 
     h = ngx_http_notifyhub_find_header(r, "idempotency-key",
                                        sizeof("idempotency-key") - 1);
@@ -782,16 +807,19 @@ ngx_http_notifyhub_idempotency_key(ngx_http_request_t *r,
 }
 
 
-/* Returns an object field as compact JSON text (free with cJSON_free). */
-static char *
-ngx_http_notifyhub_json_field(ngx_http_notifyhub_ctx_t *ctx, const char *name)
+/*
+ * Returns an object field of object as compact JSON text (free with
+ * cJSON_free), or NULL when it is absent or not an object.
+ */
+char *
+ngx_http_notifyhub_json_field(cJSON *object, const char *name)
 {
-    cJSON  *item;
+    cJSON  *field;
 
-    item = cJSON_GetObjectItemCaseSensitive(ctx->json, name);
-    if (!cJSON_IsObject(item)) {
+    field = cJSON_GetObjectItemCaseSensitive(object, name);
+    if (!cJSON_IsObject(field)) {
         return NULL;
     }
 
-    return cJSON_PrintUnformatted(item);
+    return cJSON_PrintUnformatted(field);
 }

@@ -1,44 +1,542 @@
 
 /*
- * Reading notifications: the keyset-paginated list, delivery logs,
- * cancellation, and the readiness probe.
+ * Reading notifications: the filtered keyset list and the delivery logs
+ * of one notification, cancellation, and the readiness probe.
  */
 
 
 #include "ngx_http_notifyhub_module.h"
+#include "nh_time.h"
+
+
+/* The names that bind a cursor to its list (see the cursor HMAC). */
+#define NGX_HTTP_NOTIFYHUB_LIST_SCOPE   "notifications"
+#define NGX_HTTP_NOTIFYHUB_LOGS_SCOPE   "notification_logs"
+
+/*
+ * Room for the longest status array literal: every status, the commas, the
+ * braces and a NUL take 80 bytes.
+ */
+#define NGX_HTTP_NOTIFYHUB_STATUSES_MAX  128
+
+
+/* The filters of GET /api/notifications, as query parameters. */
+typedef struct {
+    /* A PostgreSQL array literal of distinct statuses, or NULL. */
+    char                      *statuses;
+    const char                *channel;
+    char                       recipient_id[NH_UUID_STR_LEN + 1];
+    /* Microseconds since the Unix epoch. */
+    int64_t                    from_usec;
+    int64_t                    to_usec;
+    ngx_uint_t                 has_recipient;
+    ngx_uint_t                 has_from;
+    ngx_uint_t                 has_to;
+} ngx_http_notifyhub_filters_t;
+
+
+static void ngx_http_notifyhub_list_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
+static ngx_int_t ngx_http_notifyhub_list_filters(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_filters_t *f);
+static ngx_int_t ngx_http_notifyhub_status_filter(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_str_t *value,
+    ngx_http_notifyhub_filters_t *f);
+static ngx_int_t ngx_http_notifyhub_time_filter(ngx_http_notifyhub_ctx_t *ctx,
+    ngx_str_t *value, const char *name, int64_t *usec);
+static ngx_int_t ngx_http_notifyhub_match_value(ngx_str_t *value,
+    const char *const *values);
+static void ngx_http_notifyhub_list_done(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_logs_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
+static void ngx_http_notifyhub_logs_done(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static void ngx_http_notifyhub_cancel_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key);
+
+
+/* The notification statuses, as the notifications table spells them. */
+static const char  *ngx_http_notifyhub_statuses[] = {
+    "PENDING", "PROCESSING", "SENT", "DELIVERED", "RETRYING", "FAILED",
+    "SKIPPED", "SCHEDULED", "CANCELLED", NULL
+};
+
+static const char  *ngx_http_notifyhub_list_channels[] = {
+    "EMAIL", "SMS", "PUSH", NULL
+};
 
 
 void
-ngx_http_notifyhub_notification_list(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+ngx_http_notifyhub_notification_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx)
 {
-    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
-                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
-                              "this route is not implemented yet"));
+    ngx_http_notifyhub_authenticate(r,
+        NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_READ,
+        ngx_http_notifyhub_list_authorized);
+}
+
+
+static void
+ngx_http_notifyhub_list_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key)
+{
+    char                           limit[NGX_INT_T_LEN + 1];
+    char                           after_usec[NGX_INT64_LEN + 1];
+    char                           after_id[NH_UUID_STR_LEN + 1];
+    char                           tenant_id[NH_UUID_STR_LEN + 1];
+    char                           from[NGX_INT64_LEN + 1];
+    char                           to[NGX_INT64_LEN + 1];
+    ngx_int_t                      rc;
+    const char                    *values[9];
+    ngx_http_notifyhub_ctx_t      *ctx;
+    ngx_http_notifyhub_page_t      page;
+    ngx_http_notifyhub_filters_t   f;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    if (ngx_http_notifyhub_page_args(r, ctx, NGX_HTTP_NOTIFYHUB_LIST_SCOPE,
+                                     &page)
+        != NGX_OK
+        || ngx_http_notifyhub_list_filters(r, ctx, &f) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    nh_uuid_format(key->tenant_id, tenant_id);
+    ngx_sprintf((u_char *) limit, "%ui%Z", page.limit);
+
+    values[0] = tenant_id;
+    values[1] = limit;
+    values[2] = NULL;
+    values[3] = NULL;
+    values[4] = f.statuses;
+    values[5] = f.channel;
+    values[6] = f.has_recipient ? f.recipient_id : NULL;
+    values[7] = NULL;
+    values[8] = NULL;
+
+    if (f.has_from) {
+        ngx_sprintf((u_char *) from, "%L%Z", f.from_usec);
+        values[7] = from;
+    }
+
+    if (f.has_to) {
+        ngx_sprintf((u_char *) to, "%L%Z", f.to_usec);
+        values[8] = to;
+    }
+
+    if (page.has_cursor) {
+        ngx_sprintf((u_char *) after_usec, "%L%Z", page.after_usec);
+        nh_uuid_format(page.after_id, after_id);
+        values[2] = after_usec;
+        values[3] = after_id;
+    }
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body, next_usec, next_id "
+             "FROM nh_notification_list($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             9, values, NULL, NULL, ngx_http_notifyhub_list_done, NULL);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+/*
+ * Reads the filters ?status= (one status or a comma-separated list, in
+ * any case), ?channel= (in any case), ?recipientId= (a UUID), and ?from=
+ * and ?to= (RFC 3339; from must not be after to). Each invalid one is
+ * recorded in ctx->details. Returns NGX_OK, or NGX_ERROR when memory runs
+ * out.
+ */
+static ngx_int_t
+ngx_http_notifyhub_list_filters(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_filters_t *f)
+{
+    u_char     uuid[NH_UUID_LEN];
+    ngx_int_t  rc, i;
+    ngx_str_t  value;
+
+    ngx_memzero(f, sizeof(ngx_http_notifyhub_filters_t));
+
+    rc = ngx_http_notifyhub_query_arg(r, "status", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK
+        && ngx_http_notifyhub_status_filter(r, ctx, &value, f) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_notifyhub_query_arg(r, "channel", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        i = ngx_http_notifyhub_match_value(&value,
+                                           ngx_http_notifyhub_list_channels);
+        if (i < 0) {
+            ngx_http_notifyhub_invalid(ctx, "channel", "invalid_value");
+
+        } else {
+            f->channel = ngx_http_notifyhub_list_channels[i];
+        }
+    }
+
+    rc = ngx_http_notifyhub_query_arg(r, "recipientId", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        if (nh_uuid_parse((const char *) value.data, value.len, uuid) != 0) {
+            ngx_http_notifyhub_invalid(ctx, "recipientId", "invalid_format");
+
+        } else {
+            nh_uuid_format(uuid, f->recipient_id);
+            f->has_recipient = 1;
+        }
+    }
+
+    rc = ngx_http_notifyhub_query_arg(r, "from", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        f->has_from = ngx_http_notifyhub_time_filter(ctx, &value, "from",
+                                                     &f->from_usec)
+                      == NGX_OK;
+    }
+
+    rc = ngx_http_notifyhub_query_arg(r, "to", &value);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        f->has_to = ngx_http_notifyhub_time_filter(ctx, &value, "to",
+                                                   &f->to_usec)
+                    == NGX_OK;
+    }
+
+    /* An equal from and to select nothing, which is not an error. */
+    if (f->has_from && f->has_to && f->from_usec > f->to_usec) {
+        ngx_http_notifyhub_invalid(ctx, "from", "after_to");
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Reads ?status= as a comma-separated list of statuses in any case. A
+ * status named twice counts once. An empty element or an unknown status
+ * is recorded as invalid. Returns NGX_OK, or NGX_ERROR when memory runs
+ * out.
+ */
+static ngx_int_t
+ngx_http_notifyhub_status_filter(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_str_t *value,
+    ngx_http_notifyhub_filters_t *f)
+{
+    u_char      *p, *last, *comma;
+    ngx_int_t    i;
+    ngx_str_t    item;
+    ngx_uint_t   seen;
+
+    seen = 0;
+    p = value->data;
+    last = p + value->len;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(p, last, ',');
+
+        item.data = p;
+        item.len = (comma ? comma : last) - p;
+
+        i = ngx_http_notifyhub_match_value(&item,
+                                           ngx_http_notifyhub_statuses);
+        if (i < 0) {
+            ngx_http_notifyhub_invalid(ctx, "status", "invalid_value");
+            return NGX_OK;
+        }
+
+        seen |= (ngx_uint_t) 1 << i;
+
+        if (comma == NULL) {
+            break;
+        }
+
+        p = comma + 1;
+    }
+
+    f->statuses = ngx_pnalloc(r->pool, NGX_HTTP_NOTIFYHUB_STATUSES_MAX);
+    if (f->statuses == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = (u_char *) f->statuses;
+    *p++ = '{';
+
+    for (i = 0; ngx_http_notifyhub_statuses[i]; i++) {
+        if (seen & ((ngx_uint_t) 1 << i)) {
+            if (p[-1] != '{') {
+                *p++ = ',';
+            }
+
+            p = ngx_cpymem(p, ngx_http_notifyhub_statuses[i],
+                           ngx_strlen(ngx_http_notifyhub_statuses[i]));
+        }
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * Parses an RFC 3339 time of a filter into microseconds since the Unix
+ * epoch. Digits past the millisecond are dropped. Records an invalid time
+ * as name and returns NGX_DECLINED.
+ *
+ * The query gets the time as a number because PostgreSQL rejects the text
+ * of year 0000, which RFC 3339 allows.
+ */
+static ngx_int_t
+ngx_http_notifyhub_time_filter(ngx_http_notifyhub_ctx_t *ctx,
+    ngx_str_t *value, const char *name, int64_t *usec)
+{
+    int64_t  ms;
+
+    if (nh_time_parse_rfc3339((const char *) value->data, value->len, &ms)
+        != 0)
+    {
+        ngx_http_notifyhub_invalid(ctx, name, "invalid_format");
+        return NGX_DECLINED;
+    }
+
+    *usec = ms * 1000;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Returns the index of value in the NULL-terminated list values, compared
+ * in any case, or -1.
+ */
+static ngx_int_t
+ngx_http_notifyhub_match_value(ngx_str_t *value, const char *const *values)
+{
+    ngx_int_t  i;
+
+    for (i = 0; values[i]; i++) {
+        if (value->len == ngx_strlen(values[i])
+            && ngx_strncasecmp(value->data, (u_char *) values[i], value->len)
+               == 0)
+        {
+            return i;
+        }
+    }
+
+    return -1;
+}
+
+
+static void
+ngx_http_notifyhub_list_done(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_http_notifyhub_send_page(r, res, NGX_HTTP_NOTIFYHUB_LIST_SCOPE,
+                                 "nh_notification_list");
 }
 
 
 void
-ngx_http_notifyhub_notification_logs(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+ngx_http_notifyhub_notification_logs(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx)
 {
-    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
-                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
-                              "this route is not implemented yet"));
+    ngx_http_notifyhub_authenticate(r,
+        NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_READ,
+        ngx_http_notifyhub_logs_authorized);
+}
+
+
+/*
+ * The logs' cursor stores the last log row's id where a list cursor
+ * stores a time, and the notification's id, so that the query can reject
+ * a cursor of another notification's logs.
+ */
+static void
+ngx_http_notifyhub_logs_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key)
+{
+    char                        id[NH_UUID_STR_LEN + 1];
+    char                        tenant_id[NH_UUID_STR_LEN + 1];
+    char                        limit[NGX_INT_T_LEN + 1];
+    char                        after_log[NGX_INT64_LEN + 1];
+    char                        after_id[NH_UUID_STR_LEN + 1];
+    ngx_int_t                   rc;
+    const char                 *values[5];
+    ngx_http_notifyhub_ctx_t   *ctx;
+    ngx_http_notifyhub_page_t   page;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    if (ngx_http_notifyhub_path_uuid(r, ctx, 0, id, "notification not found")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (ngx_http_notifyhub_page_args(r, ctx, NGX_HTTP_NOTIFYHUB_LOGS_SCOPE,
+                                     &page)
+        != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    if (ctx->details) {
+        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
+        return;
+    }
+
+    nh_uuid_format(key->tenant_id, tenant_id);
+    ngx_sprintf((u_char *) limit, "%ui%Z", page.limit);
+
+    values[0] = tenant_id;
+    values[1] = id;
+    values[2] = limit;
+    values[3] = NULL;
+    values[4] = NULL;
+
+    if (page.has_cursor) {
+        ngx_sprintf((u_char *) after_log, "%L%Z", page.after_usec);
+        nh_uuid_format(page.after_id, after_id);
+        values[3] = after_log;
+        values[4] = after_id;
+    }
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body, next_log, next_id "
+             "FROM nh_notification_logs($1, $2, $3, $4, $5)",
+             5, values, NULL, NULL, ngx_http_notifyhub_logs_done, NULL);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_logs_done(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_http_notifyhub_send_page(r, res, NGX_HTTP_NOTIFYHUB_LOGS_SCOPE,
+                                 "nh_notification_logs");
 }
 
 
 void
-ngx_http_notifyhub_notification_cancel(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
+ngx_http_notifyhub_notification_cancel(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx)
 {
-    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
-                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
-                              "this route is not implemented yet"));
+    ngx_http_notifyhub_authenticate(r,
+        NGX_HTTP_NOTIFYHUB_SCOPE_NOTIFICATIONS_WRITE,
+        ngx_http_notifyhub_cancel_authorized);
 }
 
 
+static void
+ngx_http_notifyhub_cancel_authorized(ngx_http_request_t *r,
+    ngx_http_notifyhub_key_t *key)
+{
+    char                       id[NH_UUID_STR_LEN + 1];
+    char                       tenant_id[NH_UUID_STR_LEN + 1];
+    ngx_int_t                  rc;
+    const char                *values[2];
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    if (ngx_http_notifyhub_path_uuid(r, ctx, 0, id, "notification not found")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    nh_uuid_format(key->tenant_id, tenant_id);
+
+    values[0] = tenant_id;
+    values[1] = id;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT status, body FROM nh_notification_cancel($1, $2)",
+             2, values, NULL, NULL,
+             ngx_http_notifyhub_reply_done,
+             (void *) "nh_notification_cancel");
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+/*
+ * Sends 200 when this worker process has a PostgreSQL connection and its
+ * Kafka producer reports a broker as up, else 503 with Retry-After. The
+ * body names the state of each.
+ */
 void
 ngx_http_notifyhub_readyz(ngx_http_request_t *r, ngx_http_notifyhub_ctx_t *ctx)
 {
-    ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
-                              NGX_HTTP_NOT_IMPLEMENTED, "not_implemented",
-                              "this route is not implemented yet"));
+    u_char      body[128], *p;
+    ngx_uint_t  pg, kafka, status;
+
+    pg = ngx_http_notifyhub_pg_ready();
+    kafka = ngx_http_notifyhub_kafka_ready();
+
+    status = NGX_HTTP_OK;
+
+    if (!pg || !kafka) {
+        status = NGX_HTTP_SERVICE_UNAVAILABLE;
+
+        if (ngx_http_notifyhub_add_header(r, "Retry-After", "1") != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "notifyhub: not ready: postgresql %ui, kafka %ui",
+                       pg, kafka);
+    }
+
+    p = ngx_snprintf(body, sizeof(body),
+                     "{\"status\":\"%s\","
+                     "\"checks\":{\"postgresql\":\"%s\",\"kafka\":\"%s\"}}",
+                     status == NGX_HTTP_OK ? "ready" : "not_ready",
+                     pg ? "up" : "down", kafka ? "up" : "down");
+
+    ngx_http_notifyhub_finish(r,
+        ngx_http_notifyhub_send_json(r, status, body, p - body));
 }

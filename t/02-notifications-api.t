@@ -536,7 +536,7 @@ X-API-Key: $KEY
 --- db_unchanged: notifications
 
 
-=== TEST 24: recipient id is not supported yet
+=== TEST 24: unknown recipient id
 --- request
 POST /api/notifications
 --- more_headers
@@ -545,12 +545,41 @@ X-API-Key: $KEY
 --- request_body
 {"channel": "EMAIL", "recipientId": "01932c07-a2b1-7c3d-8e4f-0123456789ab",
  "content": {"subject": "s", "body": "b"}}
+--- error_code: 404
+--- response_json
+{"error": {"code": "not_found", "message": "recipient not found"}}
+--- db_unchanged: notifications
+
+
+=== TEST 24a: recipient id that is not a UUID
+--- request
+POST /api/notifications
+--- more_headers
+Content-Type: application/json
+X-API-Key: $KEY
+--- request_body
+{"channel": "EMAIL", "recipientId": "bob",
+ "content": {"subject": "s", "body": "b"}}
 --- error_code: 400
 --- response_json
 {"error": {"code": "invalid_request",
-           "details": ["<any order>",
-                       {"field": "recipientId", "issue": "unsupported"},
-                       "..."]}}
+           "details": [{"field": "recipientId", "issue": "invalid_format"}]}}
+--- db_unchanged: notifications
+
+
+=== TEST 24b: recipient id together with to
+--- request
+POST /api/notifications
+--- more_headers
+Content-Type: application/json
+X-API-Key: $KEY
+--- request_body
+{"channel": "EMAIL", "recipientId": "01932c07-a2b1-7c3d-8e4f-0123456789ab",
+ "to": {"email": "a@example.com"}, "content": {"subject": "s", "body": "b"}}
+--- error_code: 400
+--- response_json
+{"error": {"code": "invalid_request",
+           "details": [{"field": "to", "issue": "conflicts_with_recipientId"}]}}
 --- db_unchanged: notifications
 
 
