@@ -70,7 +70,7 @@ typedef struct {
 #define NGX_HTTP_NOTIFYHUB_SCOPE_METRICS_READ         0x0100
 
 
-/* What the key cache knows of one API key hash. */
+/* The key cache entry of one API key hash. */
 typedef struct {
     u_char                     key_id[NH_UUID_LEN];
     u_char                     tenant_id[NH_UUID_LEN];
@@ -356,7 +356,7 @@ typedef struct {
 /* Names indexed by ngx_http_notifyhub_send_t's channel and priority. */
 extern const char  *ngx_http_notifyhub_channels[];
 extern const char  *ngx_http_notifyhub_priorities[];
-/* The member of "to" that holds the address, by channel. */
+/* The member of "to" that contains the address, by channel. */
 extern const char  *ngx_http_notifyhub_address_fields[];
 
 void ngx_http_notifyhub_notification_create(ngx_http_request_t *r,

@@ -365,8 +365,8 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
 
     /*
      * Exactly one of to and recipientId. Recipients are not stored yet, so
-     * a well-formed recipientId names no recipient and the caller answers
-     * 404.
+     * a well-formed recipientId names no recipient and the caller replies
+     * with 404.
      */
     recipient = cJSON_GetObjectItemCaseSensitive(item, "recipientId");
     to = NULL;
@@ -517,9 +517,10 @@ ngx_http_notifyhub_validate_address(ngx_http_notifyhub_ctx_t *ctx,
 
 
 /*
- * content.subject, body and html by channel: an email needs a subject and
- * may have html; an SMS is a body of at most 10 parts; a push has a body,
- * an optional title in subject, and at most 4 KiB of title, body and data.
+ * Checks content.subject, body and html by channel. An email needs a
+ * subject and may have html. An SMS is a body of at most 10 parts. A push
+ * has a body, an optional title in subject, and at most 4 KiB of title,
+ * body and data.
  */
 static void
 ngx_http_notifyhub_validate_content(ngx_http_notifyhub_ctx_t *ctx,
