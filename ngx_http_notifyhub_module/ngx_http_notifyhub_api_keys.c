@@ -180,11 +180,8 @@ void
 ngx_http_notifyhub_api_key_list(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          lengths[2], formats[2];
-    char         tenant_id[NH_UUID_STR_LEN + 1];
-    u_char       token_hash[NH_SHA256_LEN];
-    ngx_int_t    rc;
-    const char  *values[2];
+    char    tenant_id[NH_UUID_STR_LEN + 1];
+    u_char  token_hash[NH_SHA256_LEN];
 
     if (ngx_http_notifyhub_session_hash(r, token_hash) != NGX_OK
         || ngx_http_notifyhub_path_uuid(r, ctx, 0, tenant_id,
@@ -194,22 +191,9 @@ ngx_http_notifyhub_api_key_list(ngx_http_request_t *r,
         return;
     }
 
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
-
-    values[0] = (const char *) token_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
-    values[1] = tenant_id;
-
-    rc = ngx_http_notifyhub_pg_query(r,
+    ngx_http_notifyhub_owner_query(r,
              "SELECT status, body FROM nh_api_key_list($1, $2)",
-             2, values, lengths, formats,
-             ngx_http_notifyhub_reply_done, (void *) "nh_api_key_list");
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
-    }
+             "nh_api_key_list", token_hash, tenant_id, NULL);
 }
 
 
@@ -221,12 +205,9 @@ void
 ngx_http_notifyhub_api_key_revoke(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          lengths[3], formats[3];
-    char         tenant_id[NH_UUID_STR_LEN + 1];
-    char         key_id[NH_UUID_STR_LEN + 1];
-    u_char       token_hash[NH_SHA256_LEN];
-    ngx_int_t    rc;
-    const char  *values[3];
+    char    tenant_id[NH_UUID_STR_LEN + 1];
+    char    key_id[NH_UUID_STR_LEN + 1];
+    u_char  token_hash[NH_SHA256_LEN];
 
     if (ngx_http_notifyhub_session_hash(r, token_hash) != NGX_OK
         || ngx_http_notifyhub_path_uuid(r, ctx, 0, tenant_id,
@@ -239,23 +220,9 @@ ngx_http_notifyhub_api_key_revoke(ngx_http_request_t *r,
         return;
     }
 
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
-
-    values[0] = (const char *) token_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
-    values[1] = tenant_id;
-    values[2] = key_id;
-
-    rc = ngx_http_notifyhub_pg_query(r,
+    ngx_http_notifyhub_owner_query(r,
              "SELECT status, body FROM nh_api_key_revoke($1, $2, $3)",
-             3, values, lengths, formats,
-             ngx_http_notifyhub_reply_done, (void *) "nh_api_key_revoke");
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
-    }
+             "nh_api_key_revoke", token_hash, tenant_id, key_id);
 }
 
 

@@ -266,6 +266,8 @@ void ngx_http_notifyhub_profile_update(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_tenants.c */
+void ngx_http_notifyhub_owner_query(ngx_http_request_t *r, const char *sql,
+    const char *what, u_char *token_hash, const char *id1, const char *id2);
 
 /* "nh_" and the first 8 characters of the secret identify a key. */
 #define NGX_HTTP_NOTIFYHUB_KEY_PREFIX_LEN  11

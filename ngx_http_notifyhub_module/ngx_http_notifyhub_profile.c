@@ -46,27 +46,15 @@ void
 ngx_http_notifyhub_profile_get(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          lengths[1], formats[1];
-    u_char       token_hash[NH_SHA256_LEN];
-    ngx_int_t    rc;
-    const char  *values[1];
+    u_char  token_hash[NH_SHA256_LEN];
 
     if (ngx_http_notifyhub_session_hash(r, token_hash) != NGX_OK) {
         return;
     }
 
-    values[0] = (const char *) token_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
-
-    rc = ngx_http_notifyhub_pg_query(r,
+    ngx_http_notifyhub_owner_query(r,
              "SELECT status, body FROM nh_profile_get($1)",
-             1, values, lengths, formats,
-             ngx_http_notifyhub_reply_done, (void *) "nh_profile_get");
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
-    }
+             "nh_profile_get", token_hash, NULL, NULL);
 }
 
 

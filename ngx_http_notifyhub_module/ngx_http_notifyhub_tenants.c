@@ -237,11 +237,8 @@ void
 ngx_http_notifyhub_tenant_get(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          lengths[2], formats[2];
-    char         id[NH_UUID_STR_LEN + 1];
-    u_char       token_hash[NH_SHA256_LEN];
-    ngx_int_t    rc;
-    const char  *values[2];
+    char    id[NH_UUID_STR_LEN + 1];
+    u_char  token_hash[NH_SHA256_LEN];
 
     if (ngx_http_notifyhub_session_hash(r, token_hash) != NGX_OK
         || ngx_http_notifyhub_path_uuid(r, ctx, 0, id, "tenant not found")
@@ -250,22 +247,9 @@ ngx_http_notifyhub_tenant_get(ngx_http_request_t *r,
         return;
     }
 
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
-
-    values[0] = (const char *) token_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
-    values[1] = id;
-
-    rc = ngx_http_notifyhub_pg_query(r,
+    ngx_http_notifyhub_owner_query(r,
              "SELECT status, body FROM nh_tenant_get($1, $2)",
-             2, values, lengths, formats,
-             ngx_http_notifyhub_reply_done, (void *) "nh_tenant_get");
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
-    }
+             "nh_tenant_get", token_hash, id, NULL);
 }
 
 
@@ -351,11 +335,8 @@ void
 ngx_http_notifyhub_tenant_delete(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx)
 {
-    int          lengths[2], formats[2];
-    char         id[NH_UUID_STR_LEN + 1];
-    u_char       token_hash[NH_SHA256_LEN];
-    ngx_int_t    rc;
-    const char  *values[2];
+    char    id[NH_UUID_STR_LEN + 1];
+    u_char  token_hash[NH_SHA256_LEN];
 
     if (ngx_http_notifyhub_session_hash(r, token_hash) != NGX_OK
         || ngx_http_notifyhub_path_uuid(r, ctx, 0, id, "tenant not found")
@@ -364,22 +345,9 @@ ngx_http_notifyhub_tenant_delete(ngx_http_request_t *r,
         return;
     }
 
-    ngx_memzero(lengths, sizeof(lengths));
-    ngx_memzero(formats, sizeof(formats));
-
-    values[0] = (const char *) token_hash;
-    lengths[0] = NH_SHA256_LEN;
-    formats[0] = 1;
-    values[1] = id;
-
-    rc = ngx_http_notifyhub_pg_query(r,
+    ngx_http_notifyhub_owner_query(r,
              "SELECT status, body FROM nh_tenant_delete($1, $2)",
-             2, values, lengths, formats,
-             ngx_http_notifyhub_reply_done, (void *) "nh_tenant_delete");
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
-    }
+             "nh_tenant_delete", token_hash, id, NULL);
 }
 
 
@@ -495,4 +463,38 @@ ngx_http_notifyhub_reply_done(ngx_http_request_t *r, PGresult *res,
     }
 
     ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+}
+
+
+/*
+ * Runs an owner function that takes the session token hash and one or two
+ * ids (id2 may be NULL), and sends its (status, body) row. what names the
+ * function in the log.
+ */
+void
+ngx_http_notifyhub_owner_query(ngx_http_request_t *r, const char *sql,
+    const char *what, u_char *token_hash, const char *id1, const char *id2)
+{
+    int          lengths[3], formats[3], n;
+    ngx_int_t    rc;
+    const char  *values[3];
+
+    ngx_memzero(lengths, sizeof(lengths));
+    ngx_memzero(formats, sizeof(formats));
+
+    values[0] = (const char *) token_hash;
+    lengths[0] = NH_SHA256_LEN;
+    formats[0] = 1;
+    values[1] = id1;
+    values[2] = id2;
+
+    n = id1 == NULL ? 1 : (id2 == NULL ? 2 : 3);
+
+    rc = ngx_http_notifyhub_pg_query(r, sql, n, values, lengths, formats,
+                                     ngx_http_notifyhub_reply_done,
+                                     (void *) what);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
 }
