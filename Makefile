@@ -161,6 +161,11 @@ stop:
 bench:
 	@if [ -x bench/run ]; then bench/run; else echo "bench/run does not exist yet" >&2; exit 1; fi
 
+# Bulk ingestion and list reads on the bench stack, about 2 minutes.
+.PHONY: bench-more
+bench-more:
+	bench/run-reads-bulk
+
 clean:
 	rm -rf $(BUILD)
 
