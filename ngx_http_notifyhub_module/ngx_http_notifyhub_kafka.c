@@ -233,6 +233,7 @@ ngx_http_notifyhub_kafka_exit_process(ngx_cycle_t *cycle)
     }
 
     if (kf->rk) {
+        /* Blocks for at most the flush timeout, at process exit only. */
         err = rd_kafka_flush(kf->rk, NGX_HTTP_NOTIFYHUB_KAFKA_FLUSH_TIMEOUT);
 
         if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {

@@ -122,9 +122,9 @@ class Store:
             items = list(self.items)
         if to is None:
             return items
-        wanted = to.strip().lower()
+        recipient = to.strip().lower()
         return [item for item in items
-                if wanted in (a.lower() for a in item["recipients"])]
+                if recipient in (a.lower() for a in item["recipients"])]
 
     def clear(self):
         with self.lock:
