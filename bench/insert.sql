@@ -10,12 +10,13 @@
 --   * gen_random_uuid() makes a version 4 (random) UUID, while the module
 --     sends a time-ordered version 7 UUID that it generates itself.
 --   * The other values are literals in the statement text, while the
---     module sends all 15 values as parameters.
+--     module sends all 19 values as parameters. now() stands for the
+--     creation time that the module sends.
 --   * The module finds the tenant id in its API key cache, which costs a
 --     query only when a key is not cached. pgbench leaves that query out.
--- The request has no idempotency key, no schedule and no template, so the
--- module sends NULL for the request hash, scheduledAt and the template.
-SELECT status, body, replayed, scheduled
-  FROM nh_notification_create(:tenant_id, gen_random_uuid(), 'EMAIL', 'NORMAL',
-       '{"email":"bench@example.com"}', 's', 'b', NULL, NULL, NULL, NULL,
-       NULL, NULL, NULL, NULL);
+-- The request has no idempotency key, no recipient, no schedule and no
+-- template, so the module sends NULL for those, and no reply to keep.
+SELECT status, body, replayed
+  FROM nh_notification_insert(:tenant_id, gen_random_uuid(), 'EMAIL',
+       'PENDING', 'NORMAL', NULL, '{"email":"bench@example.com"}', NULL,
+       NULL, 's', 'b', NULL, NULL, NULL, NULL, NULL, NULL, now(), NULL);

@@ -1,13 +1,16 @@
 
 /*
  * POST /api/notifications/bulk: checks each item with the rules of a
- * single send, stores the valid items with one SQL call, then produces the
- * stored ones to Kafka without waiting for delivery reports.
+ * single send, renders the items that name a template (one query fetches
+ * every template of the batch), stores the valid items with one SQL call,
+ * then produces the stored ones to Kafka without waiting for delivery
+ * reports.
  */
 
 
 #include "ngx_http_notifyhub_module.h"
 #include "nh_json.h"
+#include "nh_time.h"
 
 
 /*
@@ -16,12 +19,36 @@
  * body of tiny items cannot hold up the event loop.
  */
 #define NGX_HTTP_NOTIFYHUB_BULK_CHECK_MAX  10000
+/* The reply's text before the first result, with room for both counts. */
+#define NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX   (64 + 2 * NGX_INT_T_LEN)
+
+
+typedef enum {
+    NGX_HTTP_NOTIFYHUB_ITEM_REJECTED = 0,   /* result is the error */
+    NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE,       /* waits for its template */
+    NGX_HTTP_NOTIFYHUB_ITEM_VALID,          /* sent to the database */
+    NGX_HTTP_NOTIFYHUB_ITEM_STORED,         /* result is the notification */
+    NGX_HTTP_NOTIFYHUB_ITEM_REPLAYED        /* result is the first reply */
+} ngx_http_notifyhub_item_state_e;
 
 
 typedef struct {
     char                             id[NH_UUID_STR_LEN + 1];
-    ngx_http_notifyhub_channel_e     channel;
+    ngx_http_notifyhub_send_t        send;
+    cJSON                           *json;        /* the request's item */
+    ngx_http_notifyhub_item_state_e  state;
+    ngx_uint_t                       scheduled;
+    /* A replayed item's first status: 202, or 422 for a reused key. */
+    ngx_uint_t                       status;
+    /* The notification object, or the error object, as JSON text. */
+    ngx_str_t                        result;
 } ngx_http_notifyhub_bulk_item_t;
+
+
+typedef struct {
+    u_char                           id[NH_UUID_LEN];
+    cJSON                           *json;        /* as nh_template_get */
+} ngx_http_notifyhub_bulk_template_t;
 
 
 typedef struct {
@@ -29,12 +56,9 @@ typedef struct {
     ngx_uint_t                       nitems;
     /* Set when nitems is over NGX_HTTP_NOTIFYHUB_BULK_CHECK_MAX. */
     ngx_uint_t                       unchecked;
+    ngx_uint_t                       ntemplates;
     ngx_http_notifyhub_bulk_item_t  *items;
-    /*
-     * The reply's "results" in input order: the rejected items' entries,
-     * and a null in place of each item sent to the database.
-     */
-    cJSON                           *results;
+    ngx_http_notifyhub_bulk_template_t  *templates;
 } ngx_http_notifyhub_bulk_t;
 
 
@@ -44,15 +68,29 @@ static ngx_int_t ngx_http_notifyhub_bulk_check_list(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, cJSON **list);
 static ngx_int_t ngx_http_notifyhub_bulk_check_item(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_t *b,
-    ngx_uint_t index, cJSON *item, cJSON *rows);
-static ngx_int_t ngx_http_notifyhub_bulk_reject(ngx_http_notifyhub_ctx_t *ctx,
-    ngx_http_notifyhub_bulk_t *b, ngx_uint_t index);
-static cJSON *ngx_http_notifyhub_bulk_row(ngx_http_notifyhub_bulk_item_t *bi,
-    ngx_uint_t index, cJSON *item, ngx_http_notifyhub_send_t *send);
+    ngx_uint_t index, cJSON *item);
+static ngx_int_t ngx_http_notifyhub_bulk_reject(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_item_t *bi,
+    const char *code, const char *message);
+static void ngx_http_notifyhub_bulk_fetch_templates(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b);
+static void ngx_http_notifyhub_bulk_templates_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data);
+static ngx_int_t ngx_http_notifyhub_bulk_render(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_t *b,
+    ngx_http_notifyhub_bulk_item_t *bi);
+static void ngx_http_notifyhub_bulk_store(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b);
+static ngx_int_t ngx_http_notifyhub_bulk_row(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_item_t *bi, ngx_uint_t index,
+    const char *created, ngx_http_notifyhub_jbuf_t *items,
+    ngx_http_notifyhub_jbuf_t *keyed);
 static void ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r,
     PGresult *res, void *data);
 static ngx_int_t ngx_http_notifyhub_bulk_reply(ngx_http_request_t *r,
-    ngx_http_notifyhub_bulk_t *b, cJSON *stored);
+    ngx_http_notifyhub_bulk_t *b);
+static int ngx_libc_cdecl ngx_http_notifyhub_bulk_template_cmp(
+    const void *one, const void *two);
 static void ngx_http_notifyhub_bulk_cleanup(void *data);
 
 
@@ -70,15 +108,11 @@ static void
 ngx_http_notifyhub_bulk_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key)
 {
-    char                       count[NGX_INT_T_LEN + 1];
-    char                      *rows_text;
-    cJSON                     *list, *item, *rows;
-    ngx_int_t                  rc;
-    ngx_uint_t                 i, nvalid;
-    const char                *values[3];
-    ngx_pool_cleanup_t        *cln;
-    ngx_http_notifyhub_ctx_t  *ctx;
-    ngx_http_notifyhub_bulk_t *b;
+    cJSON                      *list, *item;
+    ngx_uint_t                  i;
+    ngx_pool_cleanup_t         *cln;
+    ngx_http_notifyhub_ctx_t   *ctx;
+    ngx_http_notifyhub_bulk_t  *b;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
@@ -105,77 +139,39 @@ ngx_http_notifyhub_bulk_accept(ngx_http_request_t *r,
     nh_uuid_format(key->tenant_id, b->tenant_id);
     b->nitems = cJSON_GetArraySize(list);
 
-    rows = cJSON_CreateArray();
-    if (rows == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
     /* Check each item, or leave a request over the limit to the plan. */
 
     if (b->nitems > NGX_HTTP_NOTIFYHUB_BULK_CHECK_MAX) {
         b->unchecked = 1;
-
-    } else {
-        b->items = ngx_pcalloc(r->pool,
-                       b->nitems * sizeof(ngx_http_notifyhub_bulk_item_t));
-        b->results = cJSON_CreateArray();
-
-        if (b->items == NULL || b->results == NULL) {
-            cJSON_Delete(rows);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
-        }
-
-        i = 0;
-
-        cJSON_ArrayForEach(item, list) {
-            if (ngx_http_notifyhub_bulk_check_item(r, ctx, b, i, item, rows)
-                != NGX_OK)
-            {
-                cJSON_Delete(rows);
-                ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-                return;
-            }
-
-            i++;
-        }
-    }
-
-    /* The Kafka queue must take the whole batch before anything is stored. */
-
-    nvalid = cJSON_GetArraySize(rows);
-
-    if (nvalid > ngx_http_notifyhub_kafka_room()) {
-        cJSON_Delete(rows);
-        ngx_http_notifyhub_start_failed(r, NGX_BUSY);
+        ngx_http_notifyhub_bulk_store(r, b);
         return;
     }
 
-    rows_text = cJSON_PrintUnformatted(rows);
-    cJSON_Delete(rows);
-
-    if (rows_text == NULL) {
+    b->items = ngx_pcalloc(r->pool,
+                           b->nitems * sizeof(ngx_http_notifyhub_bulk_item_t));
+    if (b->items == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_sprintf((u_char *) count, "%ui%Z", b->nitems);
+    i = 0;
 
-    values[0] = b->tenant_id;
-    values[1] = count;
-    values[2] = rows_text;
+    cJSON_ArrayForEach(item, list) {
+        if (ngx_http_notifyhub_bulk_check_item(r, ctx, b, i, item) != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
-    rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body "
-             "FROM nh_notification_create_bulk($1, $2, $3)",
-             3, values, NULL, NULL, ngx_http_notifyhub_bulk_stored, b);
-
-    cJSON_free(rows_text);
-
-    if (rc != NGX_OK) {
-        ngx_http_notifyhub_start_failed(r, rc);
+        i++;
     }
+
+    if (b->ntemplates) {
+        ngx_http_notifyhub_bulk_fetch_templates(r, b);
+        return;
+    }
+
+    ngx_http_notifyhub_bulk_store(r, b);
 }
 
 
@@ -219,180 +215,496 @@ ngx_http_notifyhub_bulk_check_list(ngx_http_request_t *r,
 
 
 /*
- * Checks the item at index. A valid item gets an id and a row in rows and
- * a null in b->results; an invalid one gets its error in b->results.
+ * Checks the item at index. A valid item gets an id, and one with a
+ * templateId also waits for its template. An invalid item gets its error.
  * Returns NGX_ERROR only when memory runs out.
  */
 static ngx_int_t
 ngx_http_notifyhub_bulk_check_item(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_t *b,
-    ngx_uint_t index, cJSON *item, cJSON *rows)
+    ngx_uint_t index, cJSON *item)
 {
     u_char                           path[sizeof("notifications[]")
                                           + NGX_INT_T_LEN];
     u_char                           uuid[NH_UUID_LEN];
-    cJSON                           *row, *placeholder;
-    ngx_http_notifyhub_send_t        send;
     ngx_http_notifyhub_bulk_item_t  *bi;
+
+    bi = &b->items[index];
+    bi->json = item;
 
     if (!cJSON_IsObject(item)) {
         ngx_sprintf(path, "notifications[%ui]%Z", index);
         ngx_http_notifyhub_invalid(ctx, (char *) path, "invalid_type");
 
     } else {
-        ngx_http_notifyhub_validate_send(r, ctx, item, 0, &send);
-
-        /*
-         * Rendering needs the template from the database, a round trip
-         * per template before the one that stores the batch.
-         */
-        if (send.template_id[0] != '\0') {
-            ngx_http_notifyhub_invalid(ctx, "templateId", "unsupported");
-        }
+        ngx_http_notifyhub_validate_send(r, ctx, item, 0, &bi->send);
 
         /* No recipients are stored yet, so a recipientId names none. */
-        if (send.recipient) {
-            ngx_http_notifyhub_invalid(ctx, "recipientId", "not_found");
+        if (ctx->details == NULL && bi->send.recipient) {
+            return ngx_http_notifyhub_bulk_reject(r, ctx, bi, "not_found",
+                                                  "recipient not found");
         }
     }
 
     if (ctx->details) {
-        return ngx_http_notifyhub_bulk_reject(ctx, b, index);
+        return ngx_http_notifyhub_bulk_reject(r, ctx, bi, "invalid_request",
+                                              NULL);
     }
 
     if (nh_uuid7_generate(uuid) != 0) {
         return NGX_ERROR;
     }
 
-    bi = &b->items[index];
     nh_uuid_format(uuid, bi->id);
-    bi->channel = (ngx_http_notifyhub_channel_e) send.channel;
 
-    row = ngx_http_notifyhub_bulk_row(bi, index, item, &send);
-    if (row == NULL) {
-        return NGX_ERROR;
+    if (bi->send.template_id[0] != '\0') {
+        bi->state = NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE;
+        b->ntemplates++;
+
+    } else {
+        bi->state = NGX_HTTP_NOTIFYHUB_ITEM_VALID;
     }
-
-    cJSON_AddItemToArray(rows, row);
-
-    placeholder = cJSON_CreateNull();
-    if (placeholder == NULL) {
-        return NGX_ERROR;
-    }
-
-    cJSON_AddItemToArray(b->results, placeholder);
 
     return NGX_OK;
 }
 
 
 /*
- * Moves the failures in ctx->details into the item's result, as the error
- * object that a single send with this item gets.
+ * Rejects an item with the error object that a single send with it gets:
+ * code, message (made from ctx->details when NULL) and the details
+ * gathered in ctx, which are moved out of ctx.
  */
 static ngx_int_t
-ngx_http_notifyhub_bulk_reject(ngx_http_notifyhub_ctx_t *ctx,
-    ngx_http_notifyhub_bulk_t *b, ngx_uint_t index)
+ngx_http_notifyhub_bulk_reject(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_item_t *bi,
+    const char *code, const char *message)
 {
-    int     n;
-    char    message[256];
-    cJSON  *result, *error, *first, *field, *issue;
+    int      n;
+    char     text[256], *printed;
+    cJSON   *error, *first, *field, *issue;
+    size_t   len;
 
-    n = cJSON_GetArraySize(ctx->details);
-    first = cJSON_GetArrayItem(ctx->details, 0);
-    field = cJSON_GetObjectItemCaseSensitive(first, "field");
-    issue = cJSON_GetObjectItemCaseSensitive(first, "issue");
+    if (message == NULL) {
+        n = cJSON_GetArraySize(ctx->details);
+        first = cJSON_GetArrayItem(ctx->details, 0);
+        field = cJSON_GetObjectItemCaseSensitive(first, "field");
+        issue = cJSON_GetObjectItemCaseSensitive(first, "issue");
 
-    if (cJSON_IsString(field) && cJSON_IsString(issue)) {
-        snprintf(message, sizeof(message), "invalid field %s: %s%s",
-                 field->valuestring, issue->valuestring,
-                 n > 1 ? " (see details for the other fields)" : "");
+        if (cJSON_IsString(field) && cJSON_IsString(issue)) {
+            snprintf(text, sizeof(text), "invalid field %s: %s%s",
+                     field->valuestring, issue->valuestring,
+                     n > 1 ? " (see details for the other fields)" : "");
 
-    } else {
-        snprintf(message, sizeof(message), "invalid request");
+        } else {
+            snprintf(text, sizeof(text), "invalid request");
+        }
+
+        message = text;
     }
 
-    result = cJSON_CreateObject();
     error = cJSON_CreateObject();
 
-    if (result == NULL || error == NULL
-        || cJSON_AddNumberToObject(result, "index", index) == NULL
-        || cJSON_AddStringToObject(error, "code", "invalid_request") == NULL
+    if (error == NULL
+        || cJSON_AddStringToObject(error, "code", code) == NULL
         || cJSON_AddStringToObject(error, "message", message) == NULL)
     {
-        cJSON_Delete(result);
         cJSON_Delete(error);
         return NGX_ERROR;
     }
 
-    cJSON_AddItemToObject(error, "details", ctx->details);
-    ctx->details = NULL;
+    if (ctx->details) {
+        cJSON_AddItemToObject(error, "details", ctx->details);
+        ctx->details = NULL;
+    }
 
-    cJSON_AddItemToObject(result, "error", error);
-    cJSON_AddItemToArray(b->results, result);
+    printed = cJSON_PrintUnformatted(error);
+    cJSON_Delete(error);
+
+    if (printed == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_strlen(printed);
+
+    bi->result.data = ngx_pnalloc(r->pool, len);
+    if (bi->result.data == NULL) {
+        cJSON_free(printed);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(bi->result.data, printed, len);
+    bi->result.len = len;
+    cJSON_free(printed);
+
+    bi->state = NGX_HTTP_NOTIFYHUB_ITEM_REJECTED;
+
+    return NGX_OK;
+}
+
+
+/* Fetches the current version of every template that the items name. */
+static void
+ngx_http_notifyhub_bulk_fetch_templates(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b)
+{
+    u_char                          *ids, *p;
+    ngx_int_t                        rc;
+    ngx_uint_t                       i;
+    const char                      *values[2];
+    ngx_http_notifyhub_bulk_item_t  *bi;
+
+    /* An array literal, "{id,id,...}", in which an id may repeat. */
+    ids = ngx_pnalloc(r->pool, b->ntemplates * (NH_UUID_STR_LEN + 1) + 2);
+    if (ids == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    p = ids;
+    *p++ = '{';
+
+    for (i = 0; i < b->nitems; i++) {
+        bi = &b->items[i];
+
+        if (bi->state != NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE) {
+            continue;
+        }
+
+        if (p > ids + 1) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, bi->send.template_id, NH_UUID_STR_LEN);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    values[0] = b->tenant_id;
+    values[1] = (const char *) ids;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT id, body FROM nh_template_get_many($1, $2)",
+             2, values, NULL, NULL,
+             ngx_http_notifyhub_bulk_templates_fetched, b);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+static void
+ngx_http_notifyhub_bulk_templates_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data)
+{
+    ngx_http_notifyhub_bulk_t  *b = data;
+
+    int                                  row, n;
+    ngx_uint_t                           i;
+    ngx_http_notifyhub_ctx_t            *ctx;
+    ngx_http_notifyhub_bulk_template_t  *t;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, "nh_template_get_many") != NGX_OK)
+    {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    b->templates = ngx_pcalloc(r->pool,
+                       (n + 1) * sizeof(ngx_http_notifyhub_bulk_template_t));
+    if (b->templates == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (row = 0; row < n; row++) {
+        t = &b->templates[row];
+
+        if (nh_uuid_parse(PQgetvalue(res, row, 0), PQgetlength(res, row, 0),
+                          t->id)
+            != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        t->json = cJSON_ParseWithLength(PQgetvalue(res, row, 1),
+                                        PQgetlength(res, row, 1));
+        if (t->json == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    /* The array ends with an entry whose json is NULL, for the cleanup. */
+    ngx_qsort(b->templates, n, sizeof(ngx_http_notifyhub_bulk_template_t),
+              ngx_http_notifyhub_bulk_template_cmp);
+    b->ntemplates = n;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    for (i = 0; i < b->nitems; i++) {
+        if (b->items[i].state == NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE
+            && ngx_http_notifyhub_bulk_render(r, ctx, b, &b->items[i])
+               != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_http_notifyhub_bulk_store(r, b);
+}
+
+
+/*
+ * Renders an item's template into its content, or rejects the item as a
+ * single send with it would be rejected. Returns NGX_ERROR only when
+ * memory runs out.
+ */
+static ngx_int_t
+ngx_http_notifyhub_bulk_render(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_t *b,
+    ngx_http_notifyhub_bulk_item_t *bi)
+{
+    ngx_int_t                            rc;
+    ngx_uint_t                           status;
+    const char                          *code, *message;
+    ngx_http_notifyhub_bulk_template_t   key, *t;
+
+    if (nh_uuid_parse(bi->send.template_id, NH_UUID_STR_LEN, key.id) != 0) {
+        return NGX_ERROR;
+    }
+
+    t = bsearch(&key, b->templates, b->ntemplates,
+                sizeof(ngx_http_notifyhub_bulk_template_t),
+                ngx_http_notifyhub_bulk_template_cmp);
+
+    if (t == NULL) {
+        return ngx_http_notifyhub_bulk_reject(r, ctx, bi, "not_found",
+                                              "template not found");
+    }
+
+    rc = ngx_http_notifyhub_send_template(r, ctx, bi->json, t->json,
+                                          &bi->send, &status, &code,
+                                          &message);
+
+    if (rc == NGX_DECLINED) {
+        return ngx_http_notifyhub_bulk_reject(r, ctx, bi, code, message);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    bi->state = NGX_HTTP_NOTIFYHUB_ITEM_VALID;
 
     return NGX_OK;
 }
 
 
 /*
- * Builds the object that nh_notification_create_bulk stores for a valid
- * item. "data" and "metadata" refer to the request's parsed body, which
- * outlives the row.
+ * Sends the valid items to nh_notification_insert_batch: their rows, and
+ * for those with an idempotency key the key, the request hash and the
+ * reply kept for replays.
  */
-static cJSON *
-ngx_http_notifyhub_bulk_row(ngx_http_notifyhub_bulk_item_t *bi,
-    ngx_uint_t index, cJSON *item, ngx_http_notifyhub_send_t *send)
+static void
+ngx_http_notifyhub_bulk_store(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b)
 {
-    char        *canonical;
-    u_char       hash[NH_SHA256_LEN], hex[NH_SHA256_LEN * 2 + 1];
-    cJSON       *row, *to, *field;
-    ngx_uint_t   failed;
+    char                        count[NGX_INT_T_LEN + 1];
+    char                        created[NH_RFC3339_LEN + 1];
+    ngx_int_t                   rc;
+    ngx_uint_t                  i, nvalid;
+    const char                 *values[5];
+    ngx_http_notifyhub_jbuf_t   items, keyed;
 
-    row = cJSON_CreateObject();
-    if (row == NULL) {
-        return NULL;
+    if (ngx_http_notifyhub_jbuf_init(&items, r->pool,
+                                     1024 + b->nitems * 512) != NGX_OK
+        || ngx_http_notifyhub_jbuf_init(&keyed, r->pool, 1024) != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&items, "[", 1) != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&keyed, "[", 1) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    to = cJSON_AddObjectToObject(row, "to");
+    nh_time_format_rfc3339(nh_time_now_ms(), created);
+    nvalid = 0;
 
-    failed = cJSON_AddNumberToObject(row, "index", index) == NULL
-             || cJSON_AddStringToObject(row, "id", bi->id) == NULL
-             || cJSON_AddStringToObject(row, "channel",
-                        ngx_http_notifyhub_channels[send->channel]) == NULL
-             || cJSON_AddStringToObject(row, "priority",
-                        ngx_http_notifyhub_priorities[send->priority]) == NULL
-             || to == NULL
-             || cJSON_AddStringToObject(to,
-                        ngx_http_notifyhub_address_fields[send->channel],
-                        send->address) == NULL;
+    for (i = 0; i < b->nitems && !b->unchecked; i++) {
+        if (b->items[i].state != NGX_HTTP_NOTIFYHUB_ITEM_VALID) {
+            continue;
+        }
 
-    if (send->subject) {
-        failed |= cJSON_AddStringToObject(row, "subject", send->subject)
-                  == NULL;
+        if (ngx_http_notifyhub_bulk_row(r, &b->items[i], i, created, &items,
+                                        &keyed)
+            != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        nvalid++;
     }
 
-    if (send->body) {
-        failed |= cJSON_AddStringToObject(row, "body", send->body) == NULL;
+    /* The Kafka queue must take the whole batch before anything is stored. */
+
+    if (nvalid > ngx_http_notifyhub_kafka_room()) {
+        ngx_http_notifyhub_start_failed(r, NGX_BUSY);
+        return;
     }
 
-    if (send->html) {
-        failed |= cJSON_AddStringToObject(row, "html", send->html) == NULL;
+    /* Both texts end with a NUL, because libpq takes C strings. */
+    if (ngx_http_notifyhub_jbuf_raw(&items, "]", 2) != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&keyed, "]", 2) != NGX_OK)
+    {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    field = cJSON_GetObjectItemCaseSensitive(item, "data");
-    if (cJSON_IsObject(field)) {
-        failed |= !cJSON_AddItemReferenceToObject(row, "data", field);
+    ngx_sprintf((u_char *) count, "%ui%Z", b->nitems);
+
+    values[0] = b->tenant_id;
+    values[1] = count;
+    values[2] = created;
+    values[3] = (const char *) items.start;
+    values[4] = (const char *) keyed.start;
+
+    rc = ngx_http_notifyhub_pg_query(r,
+             "SELECT item, status, body "
+             "FROM nh_notification_insert_batch($1, $2, $3, $4, $5)",
+             5, values, NULL, NULL, ngx_http_notifyhub_bulk_stored, b);
+
+    if (rc != NGX_OK) {
+        ngx_http_notifyhub_start_failed(r, rc);
+    }
+}
+
+
+/*
+ * Appends a valid item's row to items and, with an idempotency key, its
+ * entry to keyed, and builds the notification object of its reply. "data"
+ * and "metadata" are printed once for the three.
+ */
+static ngx_int_t
+ngx_http_notifyhub_bulk_row(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_item_t *bi, ngx_uint_t index, const char *created,
+    ngx_http_notifyhub_jbuf_t *items, ngx_http_notifyhub_jbuf_t *keyed)
+{
+    char                       *data, *metadata, *canonical;
+    u_char                      hash[NH_SHA256_LEN];
+    u_char                      hex[NH_SHA256_LEN * 2];
+    u_char                      number[NGX_INT_T_LEN + 16];
+    ngx_int_t                   rc;
+    ngx_http_notifyhub_send_t  *send;
+    ngx_http_notifyhub_jbuf_t   jb;
+
+    send = &bi->send;
+
+    bi->scheduled = send->scheduled_at_ms > nh_time_now_ms();
+
+    /* "to" contains only the channel's address field. */
+
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool,
+                                     ngx_strlen(send->address) + 32)
+        != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, "{", 1) != NGX_OK
+        || ngx_http_notifyhub_jbuf_string(&jb,
+               (u_char *) ngx_http_notifyhub_address_fields[send->channel],
+               ngx_strlen(ngx_http_notifyhub_address_fields[send->channel]))
+           != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, ":", 1) != NGX_OK
+        || ngx_http_notifyhub_jbuf_string(&jb, (u_char *) send->address,
+                                          ngx_strlen(send->address))
+           != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, "}", 2) != NGX_OK)  /* "}\0" */
+    {
+        return NGX_ERROR;
     }
 
-    field = cJSON_GetObjectItemCaseSensitive(item, "metadata");
-    if (cJSON_IsObject(field)) {
-        failed |= !cJSON_AddItemReferenceToObject(row, "metadata", field);
+    data = ngx_http_notifyhub_json_field(bi->json, "data");
+    metadata = ngx_http_notifyhub_json_field(bi->json, "metadata");
+
+    bi->result = ngx_http_notifyhub_accepted_json(r, bi->id, send, NULL,
+                                                  bi->scheduled,
+                                                  (char *) jb.start, data,
+                                                  metadata, created);
+    if (bi->result.data == NULL) {
+        goto failed;
     }
+
+    /* The row contains the members of the notification that are stored. */
+
+    rc = ngx_http_notifyhub_jbuf_raw(items, number,
+             ngx_sprintf(number, "%s{\"i\":%ui,\"id\":",
+                         (items->pos - items->start > 1) ? "," : "", index)
+             - number);
+
+#define ngx_http_notifyhub_member(jbuf, name, value)                          \
+    if ((value) != NULL) {                                                    \
+        rc |= ngx_http_notifyhub_jbuf_raw(jbuf, ",\"" name "\":",              \
+                                          sizeof(",\"" name "\":") - 1);      \
+        rc |= ngx_http_notifyhub_jbuf_string(jbuf, (u_char *) (value),        \
+                                             ngx_strlen(value));              \
+    }
+
+    rc |= ngx_http_notifyhub_jbuf_string(items, (u_char *) bi->id,
+                                         NH_UUID_STR_LEN);
+    ngx_http_notifyhub_member(items, "channel",
+                              ngx_http_notifyhub_channels[send->channel]);
+    ngx_http_notifyhub_member(items, "status",
+                              bi->scheduled ? "SCHEDULED" : "PENDING");
+    ngx_http_notifyhub_member(items, "priority",
+                              ngx_http_notifyhub_priorities[send->priority]);
+
+    rc |= ngx_http_notifyhub_jbuf_raw(items, ",\"to\":", 6);
+    rc |= ngx_http_notifyhub_jbuf_raw(items, jb.start, ngx_strlen(jb.start));
+
+    if (send->template_id[0] != '\0') {
+        ngx_http_notifyhub_member(items, "templateId", send->template_id);
+        rc |= ngx_http_notifyhub_jbuf_raw(items, ",\"templateVersion\":",
+                                     sizeof(",\"templateVersion\":") - 1);
+        rc |= ngx_http_notifyhub_jbuf_raw(items, send->template_version,
+                                         ngx_strlen(send->template_version));
+    }
+
+    ngx_http_notifyhub_member(items, "subject", send->subject);
+    ngx_http_notifyhub_member(items, "body", send->body);
+    ngx_http_notifyhub_member(items, "html", send->html);
+
+    if (data) {
+        rc |= ngx_http_notifyhub_jbuf_raw(items, ",\"data\":", 8);
+        rc |= ngx_http_notifyhub_jbuf_raw(items, data, ngx_strlen(data));
+    }
+
+    if (metadata) {
+        rc |= ngx_http_notifyhub_jbuf_raw(items, ",\"metadata\":", 12);
+        rc |= ngx_http_notifyhub_jbuf_raw(items, metadata,
+                                          ngx_strlen(metadata));
+    }
+
+    ngx_http_notifyhub_member(items, "idempotencyKey", send->idempotency_key);
 
     if (send->scheduled_at[0] != '\0') {
-        failed |= cJSON_AddStringToObject(row, "scheduledAt",
-                                          send->scheduled_at) == NULL;
+        ngx_http_notifyhub_member(items, "scheduledAt", send->scheduled_at);
+    }
+
+    rc |= ngx_http_notifyhub_jbuf_raw(items, "}", 1);
+
+    if (rc != NGX_OK) {
+        goto failed;
+    }
+
+    cJSON_free(data);
+    cJSON_free(metadata);
+    data = NULL;
+    metadata = NULL;
+
+    if (send->idempotency_key == NULL) {
+        return NGX_OK;
     }
 
     /*
@@ -400,29 +712,38 @@ ngx_http_notifyhub_bulk_row(ngx_http_notifyhub_bulk_item_t *bi,
      * JSON, so an item and a single send with the same body and key are
      * the same request.
      */
-    if (send->idempotency_key) {
-        if (nh_json_canonical(item, &canonical, NULL) != 0) {
-            cJSON_Delete(row);
-            return NULL;
-        }
-
-        nh_sha256(canonical, ngx_strlen(canonical), hash);
-        free(canonical);
-
-        *ngx_hex_dump(hex, hash, NH_SHA256_LEN) = '\0';
-
-        failed |= cJSON_AddStringToObject(row, "idempotencyKey",
-                                          send->idempotency_key) == NULL
-                  || cJSON_AddStringToObject(row, "requestHash",
-                                             (char *) hex) == NULL;
+    if (nh_json_canonical(bi->json, &canonical, NULL) != 0) {
+        return NGX_ERROR;
     }
 
-    if (failed) {
-        cJSON_Delete(row);
-        return NULL;
-    }
+    nh_sha256(canonical, ngx_strlen(canonical), hash);
+    free(canonical);
 
-    return row;
+    ngx_hex_dump(hex, hash, NH_SHA256_LEN);
+
+    rc = ngx_http_notifyhub_jbuf_raw(keyed, number,
+             ngx_sprintf(number, "%s{\"i\":%ui,\"id\":",
+                         (keyed->pos - keyed->start > 1) ? "," : "", index)
+             - number);
+    rc |= ngx_http_notifyhub_jbuf_string(keyed, (u_char *) bi->id,
+                                         NH_UUID_STR_LEN);
+    ngx_http_notifyhub_member(keyed, "key", send->idempotency_key);
+    rc |= ngx_http_notifyhub_jbuf_raw(keyed, ",\"hash\":\"", 9);
+    rc |= ngx_http_notifyhub_jbuf_raw(keyed, hex, sizeof(hex));
+    rc |= ngx_http_notifyhub_jbuf_raw(keyed, "\",\"reply\":", 10);
+    rc |= ngx_http_notifyhub_jbuf_raw(keyed, bi->result.data, bi->result.len);
+    rc |= ngx_http_notifyhub_jbuf_raw(keyed, "}", 1);
+
+#undef ngx_http_notifyhub_member
+
+    return (rc == NGX_OK) ? NGX_OK : NGX_ERROR;
+
+failed:
+
+    cJSON_free(data);
+    cJSON_free(metadata);
+
+    return NGX_ERROR;
 }
 
 
@@ -432,11 +753,13 @@ ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r, PGresult *res,
 {
     ngx_http_notifyhub_bulk_t  *b = data;
 
-    cJSON                     *stored, *detail;
-    ngx_int_t                  rc;
-    ngx_uint_t                 status;
-    const char                *state;
-    ngx_http_notifyhub_ctx_t  *ctx;
+    int                              row, n;
+    cJSON                           *detail;
+    ngx_int_t                        rc, index;
+    ngx_uint_t                       status;
+    const char                      *state;
+    ngx_http_notifyhub_ctx_t        *ctx;
+    ngx_http_notifyhub_bulk_item_t  *bi;
 
     /*
      * A foreign key violation means the tenant was deleted after its key
@@ -454,17 +777,23 @@ ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r, PGresult *res,
         }
     }
 
-    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_notification_create_bulk")
+    if (ngx_http_notifyhub_pg_rows(r, res, "nh_notification_insert_batch")
         != NGX_OK)
     {
         return;
     }
 
-    status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
-                      PQgetlength(res, 0, 0));
+    n = PQntuples(res);
 
-    if (status != NGX_HTTP_ACCEPTED) {
-        ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+    /* A request-wide error: 401 or 413. */
+
+    if (n == 1 && ngx_atoi((u_char *) PQgetvalue(res, 0, 0), 2) == -1) {
+        status = ngx_atoi((u_char *) PQgetvalue(res, 0, 1),
+                          PQgetlength(res, 0, 1));
+        rc = ngx_http_notifyhub_send_error_object(r, status,
+                                      (u_char *) PQgetvalue(res, 0, 2),
+                                      PQgetlength(res, 0, 2));
+        ngx_http_finalize_request(r, rc);
         return;
     }
 
@@ -494,21 +823,38 @@ ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r, PGresult *res,
         return;
     }
 
-    stored = cJSON_ParseWithLength(PQgetvalue(res, 0, 1),
-                                   PQgetlength(res, 0, 1));
-    if (!cJSON_IsArray(stored)) {
-        cJSON_Delete(stored);
-        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                      "notifyhub: nh_notification_create_bulk returned "
-                      "a body that is not a JSON array");
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+    /* Items with a row were not stored now: replays and reused keys. */
+
+    for (row = 0; row < n; row++) {
+        index = ngx_atoi((u_char *) PQgetvalue(res, row, 0),
+                         PQgetlength(res, row, 0));
+
+        if (index < 0 || (ngx_uint_t) index >= b->nitems
+            || b->items[index].state != NGX_HTTP_NOTIFYHUB_ITEM_VALID)
+        {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "notifyhub: nh_notification_insert_batch "
+                          "returned an unknown item index");
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        bi = &b->items[index];
+        bi->state = NGX_HTTP_NOTIFYHUB_ITEM_REPLAYED;
+        bi->status = ngx_atoi((u_char *) PQgetvalue(res, row, 1),
+                              PQgetlength(res, row, 1));
+        bi->result.len = PQgetlength(res, row, 2);
+        bi->result.data = ngx_pnalloc(r->pool, bi->result.len);
+
+        if (bi->result.data == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        ngx_memcpy(bi->result.data, PQgetvalue(res, row, 2), bi->result.len);
     }
 
-    rc = ngx_http_notifyhub_bulk_reply(r, b, stored);
-    cJSON_Delete(stored);
-
-    ngx_http_finalize_request(r, rc);
+    ngx_http_finalize_request(r, ngx_http_notifyhub_bulk_reply(r, b));
 }
 
 
@@ -519,86 +865,98 @@ ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r, PGresult *res,
  */
 static ngx_int_t
 ngx_http_notifyhub_bulk_reply(ngx_http_request_t *r,
-    ngx_http_notifyhub_bulk_t *b, cJSON *stored)
+    ngx_http_notifyhub_bulk_t *b)
 {
-    cJSON                           *entry, *result, *out, *reply;
+    u_char                           entry[NGX_INT_T_LEN + 32];
+    u_char                           head[NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX];
+    size_t                           size, len;
     ngx_int_t                        rc;
-    ngx_uint_t                       accepted;
-    double                           index;
+    ngx_uint_t                       i, accepted, ok;
+    ngx_http_notifyhub_jbuf_t        jb;
     ngx_http_notifyhub_bulk_item_t  *bi;
 
-    accepted = 0;
+    size = NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX + 2;
 
-    cJSON_ArrayForEach(entry, stored) {
-        index = cJSON_GetNumberValue(
-                    cJSON_GetObjectItemCaseSensitive(entry, "index"));
-
-        if (!(index >= 0 && index < (double) b->nitems)
-            || b->items[(ngx_uint_t) index].id[0] == '\0')
-        {
-            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
-                          "notifyhub: nh_notification_create_bulk "
-                          "returned an unknown item index");
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        bi = &b->items[(ngx_uint_t) index];
-        result = cJSON_DetachItemFromObjectCaseSensitive(entry, "result");
-
-        out = cJSON_CreateObject();
-        if (out == NULL
-            || cJSON_AddNumberToObject(out, "index", index) == NULL)
-        {
-            cJSON_Delete(out);
-            cJSON_Delete(result);
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        if (cJSON_GetNumberValue(
-                cJSON_GetObjectItemCaseSensitive(entry, "status"))
-            == NGX_HTTP_ACCEPTED)
-        {
-            accepted++;
-            cJSON_AddItemToObject(out, "notification", result);
-
-            if (cJSON_IsTrue(
-                    cJSON_GetObjectItemCaseSensitive(entry, "replayed")))
-            {
-                cJSON_AddTrueToObject(out, "replayed");
-            }
-
-            if (cJSON_IsTrue(
-                    cJSON_GetObjectItemCaseSensitive(entry, "queue")))
-            {
-                (void) ngx_http_notifyhub_kafka_produce(r->connection->log,
-                                                        bi->channel, bi->id,
-                                                        b->tenant_id);
-            }
-
-        } else {
-            cJSON_AddItemToObject(out, "error", result);
-        }
-
-        cJSON_ReplaceItemInArray(b->results, (int) index, out);
+    for (i = 0; i < b->nitems; i++) {
+        size += b->items[i].result.len + sizeof(entry)
+                + sizeof(",\"replayed\":true}");
     }
 
-    reply = cJSON_CreateObject();
-    if (reply == NULL
-        || cJSON_AddNumberToObject(reply, "accepted", accepted) == NULL
-        || cJSON_AddNumberToObject(reply, "rejected", b->nitems - accepted)
-           == NULL)
-    {
-        cJSON_Delete(reply);
+    /*
+     * The results are written after room for the head, which is written
+     * last, when the counts are known, right before the first result.
+     */
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool, size) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    cJSON_AddItemToObject(reply, "results", b->results);
-    b->results = NULL;
+    jb.pos += NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX;
 
-    rc = ngx_http_notifyhub_send_cjson(r, NGX_HTTP_ACCEPTED, reply);
-    cJSON_Delete(reply);
+    accepted = 0;
+    rc = NGX_OK;
 
-    return rc;
+    for (i = 0; i < b->nitems; i++) {
+        bi = &b->items[i];
+
+        if (bi->state == NGX_HTTP_NOTIFYHUB_ITEM_VALID) {
+            bi->state = NGX_HTTP_NOTIFYHUB_ITEM_STORED;
+            bi->status = NGX_HTTP_ACCEPTED;
+
+            if (!bi->scheduled) {
+                (void) ngx_http_notifyhub_kafka_produce(r->connection->log,
+                               (ngx_http_notifyhub_channel_e)
+                                   bi->send.channel,
+                               bi->id, b->tenant_id);
+            }
+        }
+
+        ok = (bi->state == NGX_HTTP_NOTIFYHUB_ITEM_STORED
+              || bi->state == NGX_HTTP_NOTIFYHUB_ITEM_REPLAYED)
+             && bi->status == NGX_HTTP_ACCEPTED;
+
+        accepted += ok;
+
+        len = ngx_sprintf(entry, "%s{\"index\":%ui,\"%s\":", i ? "," : "", i,
+                          ok ? "notification" : "error")
+              - entry;
+
+        rc |= ngx_http_notifyhub_jbuf_raw(&jb, entry, len);
+        rc |= ngx_http_notifyhub_jbuf_raw(&jb, bi->result.data,
+                                          bi->result.len);
+
+        if (bi->state == NGX_HTTP_NOTIFYHUB_ITEM_REPLAYED && ok) {
+            rc |= ngx_http_notifyhub_jbuf_raw(&jb, ",\"replayed\":true", 16);
+        }
+
+        rc |= ngx_http_notifyhub_jbuf_raw(&jb, "}", 1);
+    }
+
+    rc |= ngx_http_notifyhub_jbuf_raw(&jb, "]}", 2);
+
+    if (rc != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = ngx_snprintf(head, sizeof(head),
+                       "{\"accepted\":%ui,\"rejected\":%ui,\"results\":[",
+                       accepted, b->nitems - accepted)
+          - head;
+
+    ngx_memcpy(jb.start + NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX - len, head, len);
+
+    return ngx_http_notifyhub_send_json(r, NGX_HTTP_ACCEPTED,
+                               jb.start + NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX - len,
+                               jb.pos - jb.start
+                               - (NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX - len));
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_notifyhub_bulk_template_cmp(const void *one, const void *two)
+{
+    const ngx_http_notifyhub_bulk_template_t  *a = one, *b = two;
+
+    return ngx_memcmp(a->id, b->id, NH_UUID_LEN);
 }
 
 
@@ -607,8 +965,15 @@ ngx_http_notifyhub_bulk_cleanup(void *data)
 {
     ngx_http_notifyhub_bulk_t  *b = data;
 
-    if (b->results) {
-        cJSON_Delete(b->results);
-        b->results = NULL;
+    ngx_uint_t  i;
+
+    if (b->templates == NULL) {
+        return;
     }
+
+    for (i = 0; b->templates[i].json; i++) {
+        cJSON_Delete(b->templates[i].json);
+    }
+
+    b->templates = NULL;
 }

@@ -197,6 +197,8 @@ ngx_int_t ngx_http_notifyhub_enum_field(ngx_http_notifyhub_ctx_t *ctx,
     cJSON *object, const char *name, const char *path,
     const char *const *values, ngx_int_t dflt);
 u_char *ngx_http_notifyhub_bearer(ngx_http_request_t *r, size_t *len);
+ngx_int_t ngx_http_notifyhub_pg_rows(ngx_http_request_t *r, PGresult *res,
+    const char *what);
 ngx_int_t ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res,
     int ncols, const char *what);
 ngx_int_t ngx_http_notifyhub_reply_result(ngx_http_request_t *r,
@@ -323,6 +325,10 @@ typedef struct {
 ngx_int_t ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, cJSON *tpl, const cJSON *data,
     ngx_http_notifyhub_rendered_t *out);
+ngx_int_t ngx_http_notifyhub_template_fill(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *tpl, const cJSON *data,
+    ngx_http_notifyhub_rendered_t *out, const char **code,
+    const char **message);
 void ngx_http_notifyhub_template_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 void ngx_http_notifyhub_template_list(ngx_http_request_t *r,
@@ -336,6 +342,56 @@ void ngx_http_notifyhub_template_delete(ngx_http_request_t *r,
 void ngx_http_notifyhub_template_render(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
+/* ngx_http_notifyhub_json.c */
+
+/* JSON text growing in a pool. */
+typedef struct {
+    u_char                    *start;
+    u_char                    *pos;
+    u_char                    *end;
+    ngx_pool_t                *pool;
+} ngx_http_notifyhub_jbuf_t;
+
+/*
+ * The columns of a notification row that ngx_http_notifyhub_notification_row
+ * reads, in order, for a query with the notifications row as "n".
+ */
+#define NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS                               \
+    "n.id, n.channel, n.status, n.priority, n.recipient_id, n.to_address, "   \
+    "n.template_id, n.template_version, n.subject, n.body, n.html, n.data, "  \
+    "n.metadata, n.idempotency_key, n.scheduled_at, n.attempts, "             \
+    "n.next_attempt_at, n.last_error, n.provider, n.provider_message_id, "    \
+    "n.created_at, n.updated_at, n.sent_at, n.delivered_at, n.failed_at"
+#define NGX_HTTP_NOTIFYHUB_NOTIFICATION_NFIELDS  25
+/* The positions of some of those columns. */
+#define NGX_HTTP_NOTIFYHUB_NOTIFICATION_ID       0
+#define NGX_HTTP_NOTIFYHUB_NOTIFICATION_CREATED  20
+
+ngx_int_t ngx_http_notifyhub_jbuf_init(ngx_http_notifyhub_jbuf_t *jb,
+    ngx_pool_t *pool, size_t size);
+ngx_int_t ngx_http_notifyhub_jbuf_raw(ngx_http_notifyhub_jbuf_t *jb,
+    const void *data, size_t len);
+ngx_int_t ngx_http_notifyhub_jbuf_string(ngx_http_notifyhub_jbuf_t *jb,
+    const u_char *data, size_t len);
+/*
+ * Appends the notification object whose member values are given in
+ * column order; a value with NULL data is null. Times are PostgreSQL's
+ * text form when pg_times is set, else RFC 3339 text. Returns NGX_DECLINED
+ * for a time it cannot read.
+ */
+ngx_int_t ngx_http_notifyhub_notification_write(
+    ngx_http_notifyhub_jbuf_t *jb, const ngx_str_t *values,
+    ngx_uint_t pg_times);
+/*
+ * Appends the notification object of a result row whose columns, from
+ * col on, are NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS.
+ */
+ngx_int_t ngx_http_notifyhub_notification_row(ngx_http_notifyhub_jbuf_t *jb,
+    PGresult *res, int row, int col);
+/* Reads PostgreSQL's text form of a timestamptz as microseconds. */
+ngx_int_t ngx_http_notifyhub_pg_time_usec(const u_char *p, size_t len,
+    int64_t *usec);
+
 /* ngx_http_notifyhub_notifications.c */
 
 /* The checked fields of a send request. */
@@ -348,6 +404,7 @@ typedef struct {
     const char                    *html;
     const char                    *idempotency_key;
     char                           scheduled_at[NH_RFC3339_LEN + 1];
+    int64_t                        scheduled_at_ms;     /* 0: not given */
     /* Set when the request names a recipientId instead of "to". */
     ngx_uint_t                     recipient;
     /* With a templateId: the template, and the version rendered. */
@@ -369,6 +426,14 @@ void ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, cJSON *item, ngx_uint_t use_header,
     ngx_http_notifyhub_send_t *send);
 char *ngx_http_notifyhub_json_field(cJSON *object, const char *name);
+ngx_int_t ngx_http_notifyhub_send_template(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, cJSON *tpl,
+    ngx_http_notifyhub_send_t *send, ngx_uint_t *status, const char **code,
+    const char **message);
+ngx_str_t ngx_http_notifyhub_accepted_json(ngx_http_request_t *r,
+    const char *id, ngx_http_notifyhub_send_t *send,
+    const char *recipient_id, ngx_uint_t scheduled, const char *to,
+    const char *data, const char *metadata, const char *created);
 
 /* ngx_http_notifyhub_bulk.c */
 void ngx_http_notifyhub_notification_bulk(ngx_http_request_t *r,

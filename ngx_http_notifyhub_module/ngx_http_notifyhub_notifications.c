@@ -28,6 +28,8 @@ typedef struct {
     char                           tenant_id[NH_UUID_STR_LEN + 1];
     ngx_http_notifyhub_channel_e   channel;
     ngx_http_notifyhub_send_t      send;
+    ngx_uint_t                     scheduled;
+    ngx_str_t                      reply;       /* the 202 body */
 } ngx_http_notifyhub_accept_t;
 
 
@@ -159,14 +161,11 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
 {
     ngx_http_notifyhub_accept_t  *a = data;
 
-    cJSON                          *json, *content;
-    ngx_int_t                       rc;
-    ngx_uint_t                      i;
-    const char                     *channel;
-    ngx_http_notifyhub_ctx_t       *ctx;
-    ngx_http_notifyhub_rendered_t   out;
-
-    static const char  *parts[] = { "subject", "body", "html" };
+    cJSON                      *json;
+    ngx_int_t                   rc;
+    ngx_uint_t                  status;
+    const char                 *code, *message;
+    ngx_http_notifyhub_ctx_t   *ctx;
 
     if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_template_get") != NGX_OK)
     {
@@ -189,39 +188,84 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
         return;
     }
 
-    channel = cJSON_GetStringValue(
-                  cJSON_GetObjectItemCaseSensitive(json, "channel"));
-
-    if (channel == NULL
-        || ngx_strcmp(channel, ngx_http_notifyhub_channels[a->send.channel])
-           != 0)
-    {
-        cJSON_Delete(json);
-        ngx_http_notifyhub_invalid(ctx, "templateId", "channel_mismatch");
-        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
-        return;
-    }
-
-    rc = ngx_http_notifyhub_template_apply(r, ctx, json,
-                    cJSON_GetObjectItemCaseSensitive(ctx->json, "data"),
-                    &out);
+    rc = ngx_http_notifyhub_send_template(r, ctx, ctx->json, json, &a->send,
+                                          &status, &code, &message);
     cJSON_Delete(json);
 
-    if (rc != NGX_OK) {
+    if (rc == NGX_ERROR) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    ngx_sprintf((u_char *) a->send.template_version, "%i%Z", out.version);
+    if (rc == NGX_DECLINED) {
+        if (status == NGX_HTTP_BAD_REQUEST) {
+            rc = ngx_http_notifyhub_send_invalid(r, ctx);
 
-    /*
-     * The rendered texts pass the same checks as inline content, so an
-     * SMS still has at most 10 parts and a push at most 4 KiB. The strings
-     * of content refer to the request pool.
-     */
+        } else {
+            rc = ngx_http_notifyhub_send_error_details(r, status, code,
+                                                       message, ctx);
+        }
+
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    ngx_http_notifyhub_notification_insert(r, a);
+}
+
+
+/*
+ * Fills the content of send from tpl, a template as nh_template_get
+ * returns it: the template's channel must be the send's, the texts are
+ * rendered with the "data" of item, and the result passes the checks of
+ * inline content, so an SMS still has at most 10 parts and a push at most
+ * 4 KiB. Returns NGX_OK; NGX_DECLINED with the failures in ctx->details
+ * and the reply's status (400 or 422), code and message; or NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_notifyhub_send_template(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *item, cJSON *tpl,
+    ngx_http_notifyhub_send_t *send, ngx_uint_t *status, const char **code,
+    const char **message)
+{
+    cJSON                          *content;
+    ngx_int_t                       rc;
+    ngx_uint_t                      i;
+    const char                     *channel;
+    ngx_http_notifyhub_rendered_t   out;
+
+    static const char  *parts[] = { "subject", "body", "html" };
+
+    *status = NGX_HTTP_BAD_REQUEST;
+    *code = "invalid_request";
+    *message = NULL;
+
+    channel = cJSON_GetStringValue(
+                  cJSON_GetObjectItemCaseSensitive(tpl, "channel"));
+
+    if (channel == NULL
+        || ngx_strcmp(channel, ngx_http_notifyhub_channels[send->channel])
+           != 0)
+    {
+        ngx_http_notifyhub_invalid(ctx, "templateId", "channel_mismatch");
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_notifyhub_template_fill(r, ctx, tpl,
+                   cJSON_GetObjectItemCaseSensitive(item, "data"), &out,
+                   code, message);
+
+    if (rc != NGX_OK) {
+        *status = NGX_HTTP_NOTIFYHUB_UNPROCESSABLE;
+        return rc;
+    }
+
+    ngx_sprintf((u_char *) send->template_version, "%i%Z", out.version);
+
+    /* The strings of content refer to the request pool. */
     content = cJSON_CreateObject();
     if (content == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
+        return NGX_ERROR;
     }
 
     for (i = 0; i < 3; i++) {
@@ -231,15 +275,10 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
         }
     }
 
-    ngx_http_notifyhub_validate_content(ctx, ctx->json, content, &a->send);
+    ngx_http_notifyhub_validate_content(ctx, item, content, send);
     cJSON_Delete(content);
 
-    if (ctx->details) {
-        ngx_http_finalize_request(r, ngx_http_notifyhub_send_invalid(r, ctx));
-        return;
-    }
-
-    ngx_http_notifyhub_notification_insert(r, a);
+    return ctx->details ? NGX_DECLINED : NGX_OK;
 }
 
 
@@ -248,13 +287,15 @@ static void
 ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     ngx_http_notifyhub_accept_t *a)
 {
-    int                         lengths[15], formats[15];
+    int                         lengths[19], formats[19];
     char                       *to_text, *data_text, *metadata_text;
     char                       *canonical;
+    char                        created[NH_RFC3339_LEN + 1];
     u_char                      request_hash[NH_SHA256_LEN];
     cJSON                      *to_json;
+    int64_t                     now;
     ngx_int_t                   rc;
-    const char                 *values[15];
+    const char                 *values[19];
     ngx_http_notifyhub_ctx_t   *ctx;
     ngx_http_notifyhub_send_t  *send;
 
@@ -287,6 +328,10 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     data_text = ngx_http_notifyhub_json_field(ctx->json, "data");
     metadata_text = ngx_http_notifyhub_json_field(ctx->json, "metadata");
 
+    if (to_text == NULL) {
+        goto failed;
+    }
+
     /*
      * The fingerprint that detects a reused idempotency key is the hash of
      * the canonical body: spacing, member order and number spelling do not
@@ -294,15 +339,26 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
      */
     if (send->idempotency_key) {
         if (nh_json_canonical(ctx->json, &canonical, NULL) != 0) {
-            cJSON_free(to_text);
-            cJSON_free(data_text);
-            cJSON_free(metadata_text);
-            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-            return;
+            goto failed;
         }
 
         nh_sha256(canonical, ngx_strlen(canonical), request_hash);
         free(canonical);
+    }
+
+    /* A scheduled notification is queued by its worker when it is due. */
+
+    now = nh_time_now_ms();
+    nh_time_format_rfc3339(now, created);
+
+    a->scheduled = send->scheduled_at_ms > now;
+
+    a->reply = ngx_http_notifyhub_accepted_json(r, a->id, send, NULL,
+                                                a->scheduled, to_text,
+                                                data_text, metadata_text,
+                                                created);
+    if (a->reply.data == NULL) {
+        goto failed;
     }
 
     ngx_memzero(lengths, sizeof(lengths));
@@ -311,26 +367,32 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     values[0] = a->tenant_id;
     values[1] = a->id;
     values[2] = ngx_http_notifyhub_channels[send->channel];
-    values[3] = ngx_http_notifyhub_priorities[send->priority];
-    values[4] = to_text;
-    values[5] = send->subject;
-    values[6] = send->body;
-    values[7] = send->html;
-    values[8] = data_text;
-    values[9] = metadata_text;
-    values[10] = send->idempotency_key;
-    values[11] = send->idempotency_key ? (const char *) request_hash : NULL;
-    lengths[11] = NH_SHA256_LEN;
-    formats[11] = 1;
-    values[12] = send->scheduled_at[0] ? send->scheduled_at : NULL;
-    values[13] = send->template_id[0] ? send->template_id : NULL;
-    values[14] = send->template_id[0] ? send->template_version : NULL;
+    values[3] = a->scheduled ? "SCHEDULED" : "PENDING";
+    values[4] = ngx_http_notifyhub_priorities[send->priority];
+    values[5] = NULL;
+    values[6] = to_text;
+    values[7] = send->template_id[0] ? send->template_id : NULL;
+    values[8] = send->template_id[0] ? send->template_version : NULL;
+    values[9] = send->subject;
+    values[10] = send->body;
+    values[11] = send->html;
+    values[12] = data_text;
+    values[13] = metadata_text;
+    values[14] = send->idempotency_key;
+    values[15] = send->idempotency_key ? (const char *) request_hash : NULL;
+    lengths[15] = NH_SHA256_LEN;
+    formats[15] = 1;
+    values[16] = send->scheduled_at[0] ? send->scheduled_at : NULL;
+    values[17] = created;
+    values[18] = send->idempotency_key ? (const char *) a->reply.data : NULL;
+    lengths[18] = a->reply.len;
+    formats[18] = 1;
 
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body, replayed, scheduled "
-             "FROM nh_notification_create($1, $2, $3, $4, $5, $6, $7, $8, "
-             "$9, $10, $11, $12, $13, $14, $15)",
-             15, values, lengths, formats,
+             "SELECT status, body, replayed "
+             "FROM nh_notification_insert($1, $2, $3, $4, $5, $6, $7, $8, "
+             "$9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             19, values, lengths, formats,
              ngx_http_notifyhub_notification_stored, a);
 
     cJSON_free(to_text);
@@ -340,6 +402,82 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     if (rc != NGX_OK) {
         ngx_http_notifyhub_start_failed(r, rc);
     }
+
+    return;
+
+failed:
+
+    cJSON_free(to_text);
+    cJSON_free(data_text);
+    cJSON_free(metadata_text);
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
+/*
+ * Builds the 202 body of a notification that is about to be stored: the
+ * notification object as a read of its row returns it. to, data and
+ * metadata are JSON text or NULL; recipient_id is NULL when the request
+ * gave an address. Returns a string with NULL data when memory runs out.
+ */
+ngx_str_t
+ngx_http_notifyhub_accepted_json(ngx_http_request_t *r, const char *id,
+    ngx_http_notifyhub_send_t *send, const char *recipient_id,
+    ngx_uint_t scheduled, const char *to, const char *data,
+    const char *metadata, const char *created)
+{
+    ngx_str_t                  v[NGX_HTTP_NOTIFYHUB_NOTIFICATION_NFIELDS];
+    ngx_str_t                  out;
+    ngx_http_notifyhub_jbuf_t  jb;
+
+    ngx_str_null(&out);
+    ngx_memzero(v, sizeof(v));
+
+#define ngx_http_notifyhub_set(i, s)                                          \
+    if ((s) != NULL) {                                                        \
+        v[i].data = (u_char *) (s);                                           \
+        v[i].len = ngx_strlen(s);                                             \
+    }
+
+    ngx_http_notifyhub_set(0, id);
+    ngx_http_notifyhub_set(1, ngx_http_notifyhub_channels[send->channel]);
+    ngx_http_notifyhub_set(2, scheduled ? "SCHEDULED" : "PENDING");
+    ngx_http_notifyhub_set(3, ngx_http_notifyhub_priorities[send->priority]);
+    ngx_http_notifyhub_set(4, recipient_id);
+    ngx_http_notifyhub_set(5, to);
+
+    if (send->template_id[0] != '\0') {
+        ngx_http_notifyhub_set(6, send->template_id);
+        ngx_http_notifyhub_set(7, send->template_version);
+    }
+
+    ngx_http_notifyhub_set(8, send->subject);
+    ngx_http_notifyhub_set(9, send->body);
+    ngx_http_notifyhub_set(10, send->html);
+    ngx_http_notifyhub_set(11, data);
+    ngx_http_notifyhub_set(12, metadata);
+    ngx_http_notifyhub_set(13, send->idempotency_key);
+
+    if (send->scheduled_at[0] != '\0') {
+        ngx_http_notifyhub_set(14, send->scheduled_at);
+    }
+
+    ngx_http_notifyhub_set(15, "0");
+    ngx_http_notifyhub_set(20, created);
+    ngx_http_notifyhub_set(21, created);
+
+#undef ngx_http_notifyhub_set
+
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool, 1024) != NGX_OK
+        || ngx_http_notifyhub_notification_write(&jb, v, 0) != NGX_OK)
+    {
+        return out;
+    }
+
+    out.data = jb.start;
+    out.len = jb.pos - jb.start;
+
+    return out;
 }
 
 
@@ -624,6 +762,7 @@ ngx_http_notifyhub_validate_schedule(ngx_http_notifyhub_ctx_t *ctx,
         return;
     }
 
+    send->scheduled_at_ms = at;
     nh_time_format_rfc3339(at, send->scheduled_at);
 }
 
@@ -635,7 +774,7 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
     ngx_http_notifyhub_accept_t  *a = data;
 
     ngx_int_t    rc;
-    ngx_uint_t   status, replayed, scheduled;
+    ngx_uint_t   status, replayed;
     const char  *state;
 
     /*
@@ -654,7 +793,7 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
         }
     }
 
-    if (ngx_http_notifyhub_pg_status(r, res, 4, "nh_notification_create")
+    if (ngx_http_notifyhub_pg_status(r, res, 3, "nh_notification_insert")
         != NGX_OK)
     {
         return;
@@ -663,30 +802,33 @@ ngx_http_notifyhub_notification_stored(ngx_http_request_t *r, PGresult *res,
     status = ngx_atoi((u_char *) PQgetvalue(res, 0, 0),
                       PQgetlength(res, 0, 0));
     replayed = PQgetvalue(res, 0, 2)[0] == 't';
-    scheduled = PQgetvalue(res, 0, 3)[0] == 't';
 
-    /* A scheduled notification is queued by its worker when it is due. */
-    if (status == NGX_HTTP_ACCEPTED && !replayed && !scheduled) {
+    if (status != NGX_HTTP_ACCEPTED || replayed) {
 
-        /*
-         * The row is stored, so the reply is 202 even if this produce
-         * fails, because the outbox sweeper republishes PENDING rows.
-         */
+        if (replayed
+            && ngx_http_notifyhub_add_header(r, "Idempotent-Replayed", "true")
+               != NGX_OK)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
 
+        ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+        return;
+    }
+
+    /*
+     * The row is stored, so the reply is 202 even if this produce fails,
+     * because the outbox sweeper republishes PENDING rows.
+     */
+    if (!a->scheduled) {
         (void) ngx_http_notifyhub_kafka_produce(r->connection->log,
                                                 a->channel, a->id,
                                                 a->tenant_id);
     }
 
-    if (replayed
-        && ngx_http_notifyhub_add_header(r, "Idempotent-Replayed", "true")
-           != NGX_OK)
-    {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    rc = ngx_http_notifyhub_reply_result(r, res);
+    rc = ngx_http_notifyhub_send_json(r, NGX_HTTP_ACCEPTED, a->reply.data,
+                                      a->reply.len);
     ngx_http_finalize_request(r, rc);
 }
 
@@ -730,7 +872,8 @@ ngx_http_notifyhub_notification_fetch(ngx_http_request_t *r,
     values[1] = id;
 
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body FROM nh_notification_get($1, $2)",
+             "SELECT " NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS
+             " FROM notifications n WHERE n.tenant_id = $1 AND n.id = $2",
              2, values, NULL, NULL,
              ngx_http_notifyhub_notification_found, NULL);
 
@@ -744,13 +887,40 @@ static void
 ngx_http_notifyhub_notification_found(ngx_http_request_t *r, PGresult *res,
     void *data)
 {
-    if (ngx_http_notifyhub_pg_status(r, res, 2, "nh_notification_get")
-        != NGX_OK)
-    {
+    ngx_int_t                  rc;
+    ngx_http_notifyhub_jbuf_t  jb;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, "notification get") != NGX_OK) {
         return;
     }
 
-    ngx_http_finalize_request(r, ngx_http_notifyhub_reply_result(r, res));
+    if (PQntuples(res) == 0) {
+        rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                           "notification not found");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool, 2048) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_notifyhub_notification_row(&jb, res, 0, 0);
+
+    if (rc != NGX_OK) {
+        if (rc == NGX_DECLINED) {
+            ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                          "notifyhub: unexpected notification columns");
+        }
+
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    rc = ngx_http_notifyhub_send_json(r, NGX_HTTP_OK, jb.start,
+                                      jb.pos - jb.start);
+    ngx_http_finalize_request(r, rc);
 }
 
 

@@ -111,6 +111,8 @@ static void ngx_http_notifyhub_pg_fail_waiting(void);
 static void ngx_http_notifyhub_pg_queue_timeout(ngx_event_t *ev);
 static void ngx_http_notifyhub_pg_retry(ngx_event_t *ev);
 static void ngx_http_notifyhub_pg_cleanup(void *data);
+static char *ngx_http_notifyhub_pg_options(ngx_conf_t *cf,
+    const char *options);
 
 
 static ngx_http_notifyhub_pg_pool_t  *ngx_http_notifyhub_pg_pool;
@@ -1066,6 +1068,31 @@ ngx_http_notifyhub_pg_cleanup(void *data)
 
 
 /*
+ * Appends the session settings that the module's result parsing relies
+ * on, times in UTC with the ISO date style, to the DSN's options.
+ */
+static char *
+ngx_http_notifyhub_pg_options(ngx_conf_t *cf, const char *options)
+{
+    u_char  *p;
+    size_t   len;
+
+    static const char  settings[] = "-c TimeZone=UTC -c DateStyle=ISO";
+
+    len = ngx_strlen(options);
+
+    p = ngx_pnalloc(cf->pool, len + 1 + sizeof(settings));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(p, "%s%s%s%Z", options, len ? " " : "", settings);
+
+    return (char *) p;
+}
+
+
+/*
  * Parses notifyhub_pg_dsn into libpq keywords and values. A host name
  * without a hostaddr is resolved here, at configuration time, so libpq
  * never resolves a name inside the event loop.
@@ -1078,7 +1105,7 @@ ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
     size_t              len;
     u_char             *p;
     ngx_url_t           u;
-    ngx_uint_t          n, i, has_hostaddr;
+    ngx_uint_t          n, i, has_hostaddr, has_options;
     PQconninfoOption   *opts, *o;
 
     dsn = (char *) ngx_pnalloc(cf->pool, nmcf->pg_dsn.len + 1);
@@ -1104,6 +1131,7 @@ ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
     n = 0;
     host = NULL;
     has_hostaddr = 0;
+    has_options = 0;
 
     for (o = opts; o->keyword; o++) {
         if (o->val == NULL || o->val[0] == '\0') {
@@ -1120,8 +1148,9 @@ ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
         }
     }
 
-    nmcf->pg_keywords = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
-    nmcf->pg_values = ngx_pcalloc(cf->pool, (n + 2) * sizeof(char *));
+    /* Room for the options and hostaddr added below and the NULL. */
+    nmcf->pg_keywords = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
+    nmcf->pg_values = ngx_pcalloc(cf->pool, (n + 3) * sizeof(char *));
     if (nmcf->pg_keywords == NULL || nmcf->pg_values == NULL) {
         PQconninfoFree(opts);
         return NGX_CONF_ERROR;
@@ -1137,10 +1166,30 @@ ngx_http_notifyhub_pg_parse_dsn(ngx_conf_t *cf,
         nmcf->pg_keywords[i] = (char *) ngx_pstrdup(cf->pool,
                                    &(ngx_str_t) { ngx_strlen(o->keyword) + 1,
                                                   (u_char *) o->keyword });
-        nmcf->pg_values[i] = (char *) ngx_pstrdup(cf->pool,
+
+        if (ngx_strcmp(o->keyword, "options") == 0) {
+            has_options = 1;
+            nmcf->pg_values[i] = ngx_http_notifyhub_pg_options(cf, o->val);
+
+        } else {
+            nmcf->pg_values[i] = (char *) ngx_pstrdup(cf->pool,
                                    &(ngx_str_t) { ngx_strlen(o->val) + 1,
                                                   (u_char *) o->val });
+        }
+
         if (nmcf->pg_keywords[i] == NULL || nmcf->pg_values[i] == NULL) {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+
+        i++;
+    }
+
+    if (!has_options) {
+        nmcf->pg_keywords[i] = "options";
+        nmcf->pg_values[i] = ngx_http_notifyhub_pg_options(cf, "");
+
+        if (nmcf->pg_values[i] == NULL) {
             PQconninfoFree(opts);
             return NGX_CONF_ERROR;
         }

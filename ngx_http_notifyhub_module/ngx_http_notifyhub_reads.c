@@ -140,9 +140,10 @@ ngx_http_notifyhub_list_authorized(ngx_http_request_t *r,
     }
 
     rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body, next_usec, next_id "
-             "FROM nh_notification_list($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-             9, values, NULL, NULL, ngx_http_notifyhub_list_done, NULL);
+             "SELECT " NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS " "
+             "FROM nh_notification_page($1, $2, $3, $4, $5, $6, $7, $8, $9) n",
+             9, values, NULL, NULL, ngx_http_notifyhub_list_done,
+             (void *) page.limit);
 
     if (rc != NGX_OK) {
         ngx_http_notifyhub_start_failed(r, rc);
@@ -362,12 +363,95 @@ ngx_http_notifyhub_match_value(ngx_str_t *value, const char *const *values)
 }
 
 
+/*
+ * Sends the page: the query returned at most limit + 1 rows, and a row
+ * past the page means a next page starts after the page's last row.
+ */
 static void
 ngx_http_notifyhub_list_done(ngx_http_request_t *r, PGresult *res,
     void *data)
 {
-    ngx_http_notifyhub_send_page(r, res, NGX_HTTP_NOTIFYHUB_LIST_SCOPE,
-                                 "nh_notification_list");
+    int                         i, n, limit, last;
+    u_char                      id[NH_UUID_LEN];
+    int64_t                     usec;
+    ngx_int_t                   rc;
+    ngx_str_t                   cursor;
+    ngx_http_notifyhub_jbuf_t   jb;
+
+    limit = (int) (uintptr_t) data;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, "nh_notification_page") != NGX_OK)
+    {
+        return;
+    }
+
+    n = ngx_min(PQntuples(res), limit);
+
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool, 1024 + n * 1024)
+        != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, "{\"data\":[", 9) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        if ((i > 0 && ngx_http_notifyhub_jbuf_raw(&jb, ",", 1) != NGX_OK)
+            || ngx_http_notifyhub_notification_row(&jb, res, i, 0) != NGX_OK)
+        {
+            goto failed;
+        }
+    }
+
+    if (PQntuples(res) > limit) {
+        last = n - 1;
+
+        if (ngx_http_notifyhub_pg_time_usec(
+                (u_char *) PQgetvalue(res, last,
+                                      NGX_HTTP_NOTIFYHUB_NOTIFICATION_CREATED),
+                PQgetlength(res, last,
+                            NGX_HTTP_NOTIFYHUB_NOTIFICATION_CREATED),
+                &usec)
+            != NGX_OK
+            || nh_uuid_parse(PQgetvalue(res, last,
+                                        NGX_HTTP_NOTIFYHUB_NOTIFICATION_ID),
+                             PQgetlength(res, last,
+                                         NGX_HTTP_NOTIFYHUB_NOTIFICATION_ID),
+                             id)
+               != 0
+            || ngx_http_notifyhub_cursor_encode(r,
+                                                NGX_HTTP_NOTIFYHUB_LIST_SCOPE,
+                                                usec, id, &cursor)
+               != NGX_OK)
+        {
+            goto failed;
+        }
+
+        /* base64url needs no escaping inside a JSON string. */
+        if (ngx_http_notifyhub_jbuf_raw(&jb, "],\"nextCursor\":\"", 16)
+            != NGX_OK
+            || ngx_http_notifyhub_jbuf_raw(&jb, cursor.data, cursor.len)
+               != NGX_OK
+            || ngx_http_notifyhub_jbuf_raw(&jb, "\"}", 2) != NGX_OK)
+        {
+            goto failed;
+        }
+
+    } else if (ngx_http_notifyhub_jbuf_raw(&jb, "],\"nextCursor\":null}", 20)
+               != NGX_OK)
+    {
+        goto failed;
+    }
+
+    rc = ngx_http_notifyhub_send_json(r, NGX_HTTP_OK, jb.start,
+                                      jb.pos - jb.start);
+    ngx_http_finalize_request(r, rc);
+    return;
+
+failed:
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "notifyhub: cannot build a page of notifications");
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
 }
 
 

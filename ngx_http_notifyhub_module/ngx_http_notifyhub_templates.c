@@ -59,8 +59,8 @@ static void ngx_http_notifyhub_template_previewed(ngx_http_request_t *r,
 static ngx_int_t ngx_http_notifyhub_template_query(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key, const char *sql,
     ngx_http_notifyhub_pg_handler_pt handler, void *data);
-static ngx_int_t ngx_http_notifyhub_send_missing(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx, cJSON *missing);
+static ngx_int_t ngx_http_notifyhub_missing_details(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *missing, const char **message);
 
 
 static const char  *ngx_http_notifyhub_template_channels[] = {
@@ -684,18 +684,52 @@ ngx_http_notifyhub_template_previewed(ngx_http_request_t *r, PGresult *res,
 
 
 /*
- * Renders the subject, body and html of tpl, a template as nh_template_get
- * returns it, with data (an object or NULL) into out, allocated in the
- * request pool. Values are HTML-escaped in the html only. Returns NGX_OK,
- * or NGX_DONE after replying and finalizing the request: 422
- * "missing_variables" with every missing path of the three texts, 422
- * "output_too_large" when a text renders to more than
- * NGX_HTTP_NOTIFYHUB_RENDER_MAX bytes, or 500.
+ * Renders tpl as ngx_http_notifyhub_template_fill does, and replies to
+ * a failure itself. Returns NGX_OK, or NGX_DONE after replying and
+ * finalizing the request: 422 with the error that the render gave, or
+ * 500.
  */
 ngx_int_t
 ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, cJSON *tpl, const cJSON *data,
     ngx_http_notifyhub_rendered_t *out)
+{
+    ngx_int_t    rc;
+    const char  *code, *message;
+
+    rc = ngx_http_notifyhub_template_fill(r, ctx, tpl, data, out, &code,
+                                          &message);
+
+    if (rc == NGX_OK) {
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_notifyhub_send_error_details(r,
+                 NGX_HTTP_NOTIFYHUB_UNPROCESSABLE, code, message, ctx);
+        ngx_http_finalize_request(r, rc);
+        return NGX_DONE;
+    }
+
+    ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    return NGX_DONE;
+}
+
+
+/*
+ * Renders the subject, body and html of tpl, a template as nh_template_get
+ * returns it, with data (an object or NULL) into out, allocated in the
+ * request pool. Values are HTML-escaped in the html only. Returns NGX_OK;
+ * NGX_DECLINED with the 422 error's code and message and its details in
+ * ctx->details: "missing_variables" with every missing path of the three
+ * texts, or "output_too_large" when a text renders to more than
+ * NGX_HTTP_NOTIFYHUB_RENDER_MAX bytes; or NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_notifyhub_template_fill(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *tpl, const cJSON *data,
+    ngx_http_notifyhub_rendered_t *out, const char **code,
+    const char **message)
 {
     int                   rc;
     char                 *text;
@@ -717,8 +751,7 @@ ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
 
     missing = cJSON_CreateArray();
     if (missing == NULL) {
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
+        return NGX_ERROR;
     }
 
     status = NGX_OK;
@@ -776,15 +809,15 @@ ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
 
     if (status != NGX_OK) {
         cJSON_Delete(missing);
-        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return NGX_DONE;
+        return NGX_ERROR;
     }
 
     if (cJSON_GetArraySize(missing) > 0) {
-        rc = ngx_http_notifyhub_send_missing(r, ctx, missing);
+        status = ngx_http_notifyhub_missing_details(r, ctx, missing, message);
         cJSON_Delete(missing);
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        *code = "missing_variables";
+
+        return (status == NGX_OK) ? NGX_DECLINED : NGX_ERROR;
     }
 
     cJSON_Delete(missing);
@@ -798,12 +831,11 @@ ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
             }
         }
 
-        rc = ngx_http_notifyhub_send_error_details(r,
-                 NGX_HTTP_NOTIFYHUB_UNPROCESSABLE, "output_too_large",
-                 "the rendered template is over 524288 bytes; "
-                 "send smaller values in data", ctx);
-        ngx_http_finalize_request(r, rc);
-        return NGX_DONE;
+        *code = "output_too_large";
+        *message = "the rendered template is over 524288 bytes; "
+                   "send smaller values in data";
+
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -811,14 +843,14 @@ ngx_http_notifyhub_template_apply(ngx_http_request_t *r,
 
 
 /*
- * Sends 422 "missing_variables" with one {"field": "data.<path>", "issue":
- * "missing"} per path, and the paths in the message.
+ * Records one {"field": "data.<path>", "issue": "missing"} per path in
+ * ctx->details and sets message to a text that names the paths.
  */
 static ngx_int_t
-ngx_http_notifyhub_send_missing(ngx_http_request_t *r,
-    ngx_http_notifyhub_ctx_t *ctx, cJSON *missing)
+ngx_http_notifyhub_missing_details(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx, cJSON *missing, const char **message)
 {
-    u_char  *message, *p, *field;
+    u_char  *text, *p, *field;
     size_t   len;
     cJSON   *item;
 
@@ -828,14 +860,14 @@ ngx_http_notifyhub_send_missing(ngx_http_request_t *r,
         len += ngx_strlen(item->valuestring) + sizeof(", ") - 1;
     }
 
-    message = ngx_pnalloc(r->pool, len);
+    text = ngx_pnalloc(r->pool, len);
     field = ngx_pnalloc(r->pool, sizeof("data.") + NH_TEMPLATE_PATH_MAX);
 
-    if (message == NULL || field == NULL) {
+    if (text == NULL || field == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_cpymem(message, "missing variables in data: ",
+    p = ngx_cpymem(text, "missing variables in data: ",
                    sizeof("missing variables in data: ") - 1);
 
     cJSON_ArrayForEach(item, missing) {
@@ -851,8 +883,7 @@ ngx_http_notifyhub_send_missing(ngx_http_request_t *r,
     }
 
     *p = '\0';
+    *message = (const char *) text;
 
-    return ngx_http_notifyhub_send_error_details(r,
-                NGX_HTTP_NOTIFYHUB_UNPROCESSABLE, "missing_variables",
-                (const char *) message, ctx);
+    return NGX_OK;
 }

@@ -190,13 +190,13 @@ ngx_http_notifyhub_bearer(ngx_http_request_t *r, size_t *len)
 
 
 /*
- * Checks a result from an nh_* SQL function: NULL (no connection, timeout,
- * full queue) becomes 503 and a failed statement 500, both logged, and the
- * request is finalized. Returns NGX_OK when res has one row of at least
- * ncols columns, else NGX_DONE.
+ * Checks a query's result: NULL (no connection, timeout, full queue)
+ * becomes 503 and a failed statement 500, both logged, and the request is
+ * finalized. Returns NGX_OK when res holds rows, any number of them, else
+ * NGX_DONE.
  */
 ngx_int_t
-ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res, int ncols,
+ngx_http_notifyhub_pg_rows(ngx_http_request_t *r, PGresult *res,
     const char *what)
 {
     ngx_int_t                  rc;
@@ -225,6 +225,28 @@ ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res, int ncols,
         ngx_http_notifyhub_finish(r, rc);
         return NGX_DONE;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Checks a result from an nh_* SQL function as ngx_http_notifyhub_pg_rows
+ * does. Returns NGX_OK when res has one row of at least ncols columns,
+ * else NGX_DONE.
+ */
+ngx_int_t
+ngx_http_notifyhub_pg_status(ngx_http_request_t *r, PGresult *res, int ncols,
+    const char *what)
+{
+    ngx_int_t                  rc;
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, what) != NGX_OK) {
+        return NGX_DONE;
+    }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
     if (PQntuples(res) != 1 || PQnfields(res) < ncols) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,

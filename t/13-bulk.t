@@ -126,7 +126,6 @@ run_blocks(vars => {
         4 => [{ field => 'channel', issue => 'required' }],
         5 => [{ field => 'to.email', issue => 'invalid_format' }],
         6 => [{ field => 'content.subject', issue => 'not_allowed' }],
-        7 => [{ field => 'templateId', issue => 'unsupported' }],
         8 => [{ field => 'to.deviceToken', issue => 'invalid_format' }],
     );
 
@@ -140,6 +139,10 @@ run_blocks(vars => {
             "item $i error message names the field");
         is_deeply($e->{details}, $error{$i}, "item $i error details");
     }
+
+    is_deeply($results[7]{error},
+        { code => 'not_found', message => 'template not found' },
+        'item 7 names an unknown template: not_found, as a single send');
 
     is(tenant_count($tenant->{tenant_id}), $before + 4,
         'only the valid items are stored');
@@ -158,6 +161,99 @@ run_blocks(vars => {
     ok($sent, 'email item of the batch is sent');
     is(scalar(mailgun_messages(to => $email)), 1,
         'email item reaches the provider once');
+}
+
+# Items that name templates: one query fetches every template of the
+# batch, each item is rendered with its own data, and a failure is the
+# item's own error, as a single send with the item gets it.
+{
+    my %created;
+
+    for my $t (['welcome', 'EMAIL', 'Hi {{name}}', 'Order {{ order.id }}',
+                '<p>{{name}}</p>'],
+               ['code', 'SMS', undef, 'Code {{code}}', undef]) {
+        my %request = (name => "bulk-$t->[0]-$run", channel => $t->[1],
+                       body => $t->[3]);
+        $request{subject} = $t->[2] if defined $t->[2];
+        $request{html} = $t->[4] if defined $t->[4];
+
+        my $r = api('POST', '/api/templates', key => $tenant->{key},
+            json => \%request);
+        is($r->{status}, 201, "template $t->[0] is created")
+            or diag($r->{body});
+        $created{$t->[0]} = $r->{json}{id};
+    }
+
+    my $gone = api('POST', '/api/templates', key => $tenant->{key},
+        json => { name => "bulk-gone-$run", channel => 'SMS',
+                  body => 'Gone' })->{json}{id};
+    is(api('DELETE', "/api/templates/$gone", key => $tenant->{key})
+        ->{status}, 204, 'a third template is deleted');
+
+    my $email = unique_email('bulk-template');
+    my @items = (
+        { channel => 'EMAIL', to => { email => $email },
+          templateId => $created{welcome},
+          data => { name => 'Ada & Co', order => { id => 42 } } },
+        { channel => 'SMS', to => { phone => '+14155550100' },
+          templateId => $created{code}, data => { code => '1234' } },
+        { channel => 'EMAIL', to => { email => $email },
+          templateId => $created{welcome}, data => { name => 'Bob' } },
+        { channel => 'SMS', to => { phone => '+14155550100' },
+          templateId => $created{welcome}, data => { name => 'Eve' } },
+        { channel => 'SMS', to => { phone => '+14155550100' },
+          templateId => $gone, data => {} },
+        { channel => 'EMAIL', to => { email => $email },
+          templateId => $created{welcome},
+          data => { name => 'Cy', order => { id => 7 } } },
+    );
+    my $before = tenant_count($tenant->{tenant_id});
+    my $r = bulk($tenant->{key}, \@items);
+
+    is($r->{status}, 202, 'batch with templates is accepted')
+        or diag($r->{body});
+    is($r->{json}{accepted}, 3, 'three templated items are accepted');
+    is($r->{json}{rejected}, 3, 'three templated items are rejected');
+
+    my @results = @{ $r->{json}{results} // [] };
+    my $first = $results[0]{notification} // {};
+
+    is_deeply([@$first{qw(templateId templateVersion subject body html)}],
+        [$created{welcome}, 1, 'Hi Ada & Co', 'Order 42',
+         '<p>Ada &amp; Co</p>'],
+        'item 0 is rendered with its own data, escaped in html only');
+    is_deeply([@{ $results[1]{notification} // {} }{qw(templateId body)}],
+        [$created{code}, 'Code 1234'], 'item 1 renders the SMS template');
+    is($results[5]{notification}{body}, 'Order 7',
+        'item 5 renders the shared template with its own data');
+
+    is($results[2]{error}{code}, 'missing_variables',
+        'item 2 without order.id is missing_variables');
+    is_deeply($results[2]{error}{details},
+        [{ field => 'data.order.id', issue => 'missing' }],
+        'item 2 names the missing variable');
+    is_deeply($results[3]{error}{details},
+        [{ field => 'templateId', issue => 'channel_mismatch' }],
+        'item 3 uses an EMAIL template for an SMS');
+    is($results[3]{error}{code}, 'invalid_request',
+        'item 3 error code is invalid_request');
+    is($results[4]{error}{code}, 'not_found',
+        'item 4 names a deleted template');
+
+    is(tenant_count($tenant->{tenant_id}), $before + 3,
+        'only the rendered items are stored');
+    is(psql('SELECT body || \'|\' || template_version FROM notifications'
+            . ' WHERE id = $1', $first->{id} // ''),
+        'Order 42|1', 'the stored row has the rendered body and version');
+
+    my $unknown = bulk($tenant->{key}, [
+        { channel => 'SMS', to => { phone => '+14155550100' },
+          templateId => '01938a4e-0000-7000-8000-000000000000' },
+    ]);
+    is_deeply($unknown->{json}{results},
+        [{ index => 0, error => { code => 'not_found',
+                                  message => 'template not found' } }],
+        'a batch whose only template is unknown rejects its item');
 }
 
 # The plan's bulk size counts every item, rejected ones included.
@@ -257,6 +353,41 @@ run_blocks(vars => {
 
     is(tenant_count($tenant->{tenant_id}), $before + 1,
         'only the item with the new key is stored');
+}
+
+# Concurrent batches that share keys, listed in opposite orders: no
+# deadlock, every request answers 202, and each key makes one notification.
+{
+    my @keys = map { "bulk-race-$run-$_" } 1 .. 20;
+    my @pids;
+
+    for my $child (1 .. 4) {
+        my $pid = fork // die "cannot fork: $!\n";
+
+        if (!$pid) {
+            my @order = $child % 2 ? @keys : reverse @keys;
+            my $r = eval {
+                bulk($tenant->{key}, [map {
+                    { %{ sms_item("race $_") }, idempotencyKey => $_ }
+                } @order]);
+            };
+            my $ok = $r && $r->{status} == 202
+                && ($r->{json}{accepted} // 0) == 20;
+            POSIX::_exit($ok ? 0 : 1);
+        }
+
+        push @pids, $pid;
+    }
+
+    my @codes = map { waitpid($_, 0); $? >> 8 } @pids;
+
+    is_deeply(\@codes, [0, 0, 0, 0],
+        'concurrent batches with shared keys all accept every item');
+    is(psql('SELECT count(*) || \'/\' || count(DISTINCT idempotency_key)'
+            . ' FROM notifications WHERE tenant_id = $1'
+            . ' AND idempotency_key LIKE $2',
+            $tenant->{tenant_id}, "bulk-race-$run-%"),
+        '20/20', 'each shared key made exactly one notification');
 }
 
 # A full batch of 1000 on a STARTER tenant is stored by one call, in one
