@@ -111,6 +111,30 @@ static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
     { ngx_string("/api/templates/*/render"), NGX_HTTP_POST, 1,
       ngx_http_notifyhub_template_render },
 
+    { ngx_string("/api/recipients"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_recipient_create },
+    { ngx_string("/api/recipients"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_recipient_list },
+    { ngx_string("/api/recipients/*"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_recipient_get },
+    { ngx_string("/api/recipients/*"), NGX_HTTP_PATCH, 1,
+      ngx_http_notifyhub_recipient_update },
+    { ngx_string("/api/recipients/*"), NGX_HTTP_DELETE, 0,
+      ngx_http_notifyhub_recipient_delete },
+    { ngx_string("/api/recipients/*/preferences"),
+      NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_preferences_get },
+    { ngx_string("/api/recipients/*/preferences"), NGX_HTTP_PUT, 1,
+      ngx_http_notifyhub_preferences_put },
+    { ngx_string("/api/recipients/*/preferences"), NGX_HTTP_DELETE, 0,
+      ngx_http_notifyhub_preferences_delete },
+    { ngx_string("/api/recipients/*/devices"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_device_list },
+    { ngx_string("/api/recipients/*/devices"), NGX_HTTP_POST, 1,
+      ngx_http_notifyhub_device_create },
+    { ngx_string("/api/recipients/*/devices/*"), NGX_HTTP_DELETE, 0,
+      ngx_http_notifyhub_device_delete },
+
     { ngx_string("/healthz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
       ngx_http_notifyhub_healthz },
     { ngx_string("/readyz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
@@ -1003,6 +1027,10 @@ ngx_http_notifyhub_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_notifyhub_pg_init_process(cycle, nmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_notifyhub_recipients_init_process(cycle) != NGX_OK) {
         return NGX_ERROR;
     }
 

@@ -435,6 +435,31 @@ ngx_str_t ngx_http_notifyhub_accepted_json(ngx_http_request_t *r,
     const char *recipient_id, ngx_uint_t scheduled, const char *to,
     const char *data, const char *metadata, const char *created);
 
+/* ngx_http_notifyhub_recipients.c */
+ngx_int_t ngx_http_notifyhub_recipients_init_process(ngx_cycle_t *cycle);
+void ngx_http_notifyhub_recipient_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_recipient_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_recipient_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_recipient_update(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_recipient_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_preferences_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_preferences_put(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_preferences_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_device_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_device_create(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_device_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
 /* ngx_http_notifyhub_bulk.c */
 void ngx_http_notifyhub_notification_bulk(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
