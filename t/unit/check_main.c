@@ -23,6 +23,8 @@ main(void)
     srunner_add_suite(runner, nh_config_suite());
     srunner_add_suite(runner, nh_template_suite());
     srunner_add_suite(runner, nh_json_suite());
+    srunner_add_suite(runner, nh_tz_suite());
+    srunner_add_suite(runner, nh_quiet_suite());
 
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);

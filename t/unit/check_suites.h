@@ -11,5 +11,7 @@ Suite *nh_time_suite(void);
 Suite *nh_config_suite(void);
 Suite *nh_template_suite(void);
 Suite *nh_json_suite(void);
+Suite *nh_tz_suite(void);
+Suite *nh_quiet_suite(void);
 
 #endif /* CHECK_SUITES_H */
