@@ -25,7 +25,6 @@
 
 typedef enum {
     NGX_HTTP_NOTIFYHUB_ITEM_REJECTED = 0,   /* result is the error */
-    NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE,       /* waits for its template */
     NGX_HTTP_NOTIFYHUB_ITEM_VALID,          /* sent to the database */
     NGX_HTTP_NOTIFYHUB_ITEM_STORED,         /* result is the notification */
     NGX_HTTP_NOTIFYHUB_ITEM_REPLAYED        /* result is the first reply */
@@ -51,12 +50,21 @@ typedef struct {
 } ngx_http_notifyhub_bulk_template_t;
 
 
+/* A recipient's row of nh_recipient_addresses, found by its id. */
+typedef struct {
+    u_char                           id[NH_UUID_LEN];
+    int                              row;
+} ngx_http_notifyhub_bulk_recipient_t;
+
+
 typedef struct {
     char                             tenant_id[NH_UUID_STR_LEN + 1];
     ngx_uint_t                       nitems;
     /* Set when nitems is over NGX_HTTP_NOTIFYHUB_BULK_CHECK_MAX. */
     ngx_uint_t                       unchecked;
     ngx_uint_t                       ntemplates;
+    ngx_uint_t                       nrecipients;
+    ngx_uint_t                       recipients_done;
     ngx_http_notifyhub_bulk_item_t  *items;
     ngx_http_notifyhub_bulk_template_t  *templates;
 } ngx_http_notifyhub_bulk_t;
@@ -72,6 +80,12 @@ static ngx_int_t ngx_http_notifyhub_bulk_check_item(ngx_http_request_t *r,
 static ngx_int_t ngx_http_notifyhub_bulk_reject(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx, ngx_http_notifyhub_bulk_item_t *bi,
     const char *code, const char *message);
+static void ngx_http_notifyhub_bulk_next(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b);
+static u_char *ngx_http_notifyhub_bulk_ids(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b, ngx_uint_t recipients);
+static void ngx_http_notifyhub_bulk_recipients_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data);
 static void ngx_http_notifyhub_bulk_fetch_templates(ngx_http_request_t *r,
     ngx_http_notifyhub_bulk_t *b);
 static void ngx_http_notifyhub_bulk_templates_fetched(ngx_http_request_t *r,
@@ -90,6 +104,8 @@ static void ngx_http_notifyhub_bulk_stored(ngx_http_request_t *r,
 static ngx_int_t ngx_http_notifyhub_bulk_reply(ngx_http_request_t *r,
     ngx_http_notifyhub_bulk_t *b);
 static int ngx_libc_cdecl ngx_http_notifyhub_bulk_template_cmp(
+    const void *one, const void *two);
+static int ngx_libc_cdecl ngx_http_notifyhub_bulk_recipient_cmp(
     const void *one, const void *two);
 static void ngx_http_notifyhub_bulk_cleanup(void *data);
 
@@ -166,12 +182,204 @@ ngx_http_notifyhub_bulk_accept(ngx_http_request_t *r,
         i++;
     }
 
-    if (b->ntemplates) {
+    ngx_http_notifyhub_bulk_next(r, b);
+}
+
+
+/*
+ * Runs the next step before the insert: one query for the addresses of
+ * the recipients that items name, one for their templates, then the
+ * insert.
+ */
+static void
+ngx_http_notifyhub_bulk_next(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b)
+{
+    u_char      *ids;
+    ngx_int_t    rc;
+    const char  *values[2];
+
+    if (b->nrecipients && !b->recipients_done) {
+        ids = ngx_http_notifyhub_bulk_ids(r, b, 1);
+        if (ids == NULL) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        values[0] = b->tenant_id;
+        values[1] = (const char *) ids;
+
+        rc = ngx_http_notifyhub_pg_query(r,
+                 "SELECT id, email, phone, device_tokens "
+                 "FROM nh_recipient_addresses($1, $2)",
+                 2, values, NULL, NULL,
+                 ngx_http_notifyhub_bulk_recipients_fetched, b);
+
+        if (rc != NGX_OK) {
+            ngx_http_notifyhub_start_failed(r, rc);
+        }
+
+        return;
+    }
+
+    if (b->ntemplates && b->templates == NULL) {
         ngx_http_notifyhub_bulk_fetch_templates(r, b);
         return;
     }
 
     ngx_http_notifyhub_bulk_store(r, b);
+}
+
+
+/*
+ * Returns an array literal, "{id,id,...}", of the recipient ids or the
+ * template ids that the valid items name, in which an id may repeat.
+ */
+static u_char *
+ngx_http_notifyhub_bulk_ids(ngx_http_request_t *r,
+    ngx_http_notifyhub_bulk_t *b, ngx_uint_t recipients)
+{
+    u_char                          *ids, *p;
+    ngx_uint_t                       i, n;
+    const char                      *id;
+    ngx_http_notifyhub_bulk_item_t  *bi;
+
+    n = recipients ? b->nrecipients : b->ntemplates;
+
+    ids = ngx_pnalloc(r->pool, n * (NH_UUID_STR_LEN + 1) + 2);
+    if (ids == NULL) {
+        return NULL;
+    }
+
+    p = ids;
+    *p++ = '{';
+
+    for (i = 0; i < b->nitems; i++) {
+        bi = &b->items[i];
+
+        if (bi->state != NGX_HTTP_NOTIFYHUB_ITEM_VALID) {
+            continue;
+        }
+
+        if (recipients) {
+            id = bi->send.recipient ? bi->send.recipient_id : NULL;
+
+        } else {
+            id = bi->send.template_id[0] ? bi->send.template_id : NULL;
+        }
+
+        if (id == NULL) {
+            continue;
+        }
+
+        if (p > ids + 1) {
+            *p++ = ',';
+        }
+
+        p = ngx_cpymem(p, id, NH_UUID_STR_LEN);
+    }
+
+    *p++ = '}';
+    *p = '\0';
+
+    return ids;
+}
+
+
+/*
+ * Resolves the address of each item that names a recipient, or rejects
+ * the item as a single send with it would be rejected.
+ */
+static void
+ngx_http_notifyhub_bulk_recipients_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data)
+{
+    ngx_http_notifyhub_bulk_t  *b = data;
+
+    int                                   row, n;
+    ngx_int_t                             rc;
+    ngx_uint_t                            i;
+    const char                           *message;
+    ngx_http_notifyhub_ctx_t             *ctx;
+    ngx_http_notifyhub_bulk_item_t       *bi;
+    ngx_http_notifyhub_bulk_recipient_t  *found, key, *index;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, "nh_recipient_addresses")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    n = PQntuples(res);
+
+    index = ngx_palloc(r->pool,
+                       (n + 1) * sizeof(ngx_http_notifyhub_bulk_recipient_t));
+    if (index == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    for (row = 0; row < n; row++) {
+        index[row].row = row;
+
+        if (nh_uuid_parse(PQgetvalue(res, row, 0), PQgetlength(res, row, 0),
+                          index[row].id)
+            != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    ngx_qsort(index, n, sizeof(ngx_http_notifyhub_bulk_recipient_t),
+              ngx_http_notifyhub_bulk_recipient_cmp);
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    for (i = 0; i < b->nitems; i++) {
+        bi = &b->items[i];
+
+        if (bi->state != NGX_HTTP_NOTIFYHUB_ITEM_VALID || !bi->send.recipient)
+        {
+            continue;
+        }
+
+        if (nh_uuid_parse(bi->send.recipient_id, NH_UUID_STR_LEN, key.id)
+            != 0)
+        {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        found = bsearch(&key, index, n,
+                        sizeof(ngx_http_notifyhub_bulk_recipient_t),
+                        ngx_http_notifyhub_bulk_recipient_cmp);
+
+        if (found == NULL) {
+            rc = ngx_http_notifyhub_bulk_reject(r, ctx, bi, "not_found",
+                                                "recipient not found");
+
+        } else {
+            rc = ngx_http_notifyhub_send_recipient(r, &bi->send, res,
+                                                   found->row, &message);
+
+            if (rc == NGX_DECLINED) {
+                ngx_http_notifyhub_invalid(ctx, "recipientId", "no_address");
+                rc = ngx_http_notifyhub_bulk_reject(r, ctx, bi,
+                                                    "recipient_unreachable",
+                                                    message);
+            }
+        }
+
+        if (rc != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    b->recipients_done = 1;
+
+    ngx_http_notifyhub_bulk_next(r, b);
 }
 
 
@@ -215,8 +423,8 @@ ngx_http_notifyhub_bulk_check_list(ngx_http_request_t *r,
 
 
 /*
- * Checks the item at index. A valid item gets an id, and one with a
- * templateId also waits for its template. An invalid item gets its error.
+ * Checks the item at index. A valid item gets an id, and is counted when
+ * it names a recipient or a template. An invalid item gets its error.
  * Returns NGX_ERROR only when memory runs out.
  */
 static ngx_int_t
@@ -238,12 +446,6 @@ ngx_http_notifyhub_bulk_check_item(ngx_http_request_t *r,
 
     } else {
         ngx_http_notifyhub_validate_send(r, ctx, item, 0, &bi->send);
-
-        /* No recipients are stored yet, so a recipientId names none. */
-        if (ctx->details == NULL && bi->send.recipient) {
-            return ngx_http_notifyhub_bulk_reject(r, ctx, bi, "not_found",
-                                                  "recipient not found");
-        }
     }
 
     if (ctx->details) {
@@ -256,14 +458,10 @@ ngx_http_notifyhub_bulk_check_item(ngx_http_request_t *r,
     }
 
     nh_uuid_format(uuid, bi->id);
+    bi->state = NGX_HTTP_NOTIFYHUB_ITEM_VALID;
 
-    if (bi->send.template_id[0] != '\0') {
-        bi->state = NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE;
-        b->ntemplates++;
-
-    } else {
-        bi->state = NGX_HTTP_NOTIFYHUB_ITEM_VALID;
-    }
+    b->nrecipients += bi->send.recipient;
+    b->ntemplates += (bi->send.template_id[0] != '\0');
 
     return NGX_OK;
 }
@@ -347,38 +545,15 @@ static void
 ngx_http_notifyhub_bulk_fetch_templates(ngx_http_request_t *r,
     ngx_http_notifyhub_bulk_t *b)
 {
-    u_char                          *ids, *p;
-    ngx_int_t                        rc;
-    ngx_uint_t                       i;
-    const char                      *values[2];
-    ngx_http_notifyhub_bulk_item_t  *bi;
+    u_char      *ids;
+    ngx_int_t    rc;
+    const char  *values[2];
 
-    /* An array literal, "{id,id,...}", in which an id may repeat. */
-    ids = ngx_pnalloc(r->pool, b->ntemplates * (NH_UUID_STR_LEN + 1) + 2);
+    ids = ngx_http_notifyhub_bulk_ids(r, b, 0);
     if (ids == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
-
-    p = ids;
-    *p++ = '{';
-
-    for (i = 0; i < b->nitems; i++) {
-        bi = &b->items[i];
-
-        if (bi->state != NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE) {
-            continue;
-        }
-
-        if (p > ids + 1) {
-            *p++ = ',';
-        }
-
-        p = ngx_cpymem(p, bi->send.template_id, NH_UUID_STR_LEN);
-    }
-
-    *p++ = '}';
-    *p = '\0';
 
     values[0] = b->tenant_id;
     values[1] = (const char *) ids;
@@ -446,7 +621,8 @@ ngx_http_notifyhub_bulk_templates_fetched(ngx_http_request_t *r,
     ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
 
     for (i = 0; i < b->nitems; i++) {
-        if (b->items[i].state == NGX_HTTP_NOTIFYHUB_ITEM_TEMPLATE
+        if (b->items[i].state == NGX_HTTP_NOTIFYHUB_ITEM_VALID
+            && b->items[i].send.template_id[0] != '\0'
             && ngx_http_notifyhub_bulk_render(r, ctx, b, &b->items[i])
                != NGX_OK)
         {
@@ -455,7 +631,7 @@ ngx_http_notifyhub_bulk_templates_fetched(ngx_http_request_t *r,
         }
     }
 
-    ngx_http_notifyhub_bulk_store(r, b);
+    ngx_http_notifyhub_bulk_next(r, b);
 }
 
 
@@ -600,37 +776,22 @@ ngx_http_notifyhub_bulk_row(ngx_http_request_t *r,
     u_char                      number[NGX_INT_T_LEN + 16];
     ngx_int_t                   rc;
     ngx_http_notifyhub_send_t  *send;
-    ngx_http_notifyhub_jbuf_t   jb;
+    const char                 *to;
 
     send = &bi->send;
 
     bi->scheduled = send->scheduled_at_ms > nh_time_now_ms();
 
-    /* "to" contains only the channel's address field. */
-
-    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool,
-                                     ngx_strlen(send->address) + 32)
-        != NGX_OK
-        || ngx_http_notifyhub_jbuf_raw(&jb, "{", 1) != NGX_OK
-        || ngx_http_notifyhub_jbuf_string(&jb,
-               (u_char *) ngx_http_notifyhub_address_fields[send->channel],
-               ngx_strlen(ngx_http_notifyhub_address_fields[send->channel]))
-           != NGX_OK
-        || ngx_http_notifyhub_jbuf_raw(&jb, ":", 1) != NGX_OK
-        || ngx_http_notifyhub_jbuf_string(&jb, (u_char *) send->address,
-                                          ngx_strlen(send->address))
-           != NGX_OK
-        || ngx_http_notifyhub_jbuf_raw(&jb, "}", 2) != NGX_OK)  /* "}\0" */
-    {
+    to = ngx_http_notifyhub_send_to(r, send);
+    if (to == NULL) {
         return NGX_ERROR;
     }
 
     data = ngx_http_notifyhub_json_field(bi->json, "data");
     metadata = ngx_http_notifyhub_json_field(bi->json, "metadata");
 
-    bi->result = ngx_http_notifyhub_accepted_json(r, bi->id, send, NULL,
-                                                  bi->scheduled,
-                                                  (char *) jb.start, data,
+    bi->result = ngx_http_notifyhub_accepted_json(r, bi->id, send,
+                                                  bi->scheduled, to, data,
                                                   metadata, created);
     if (bi->result.data == NULL) {
         goto failed;
@@ -660,8 +821,12 @@ ngx_http_notifyhub_bulk_row(ngx_http_request_t *r,
     ngx_http_notifyhub_member(items, "priority",
                               ngx_http_notifyhub_priorities[send->priority]);
 
+    if (send->recipient) {
+        ngx_http_notifyhub_member(items, "recipientId", send->recipient_id);
+    }
+
     rc |= ngx_http_notifyhub_jbuf_raw(items, ",\"to\":", 6);
-    rc |= ngx_http_notifyhub_jbuf_raw(items, jb.start, ngx_strlen(jb.start));
+    rc |= ngx_http_notifyhub_jbuf_raw(items, to, ngx_strlen(to));
 
     if (send->template_id[0] != '\0') {
         ngx_http_notifyhub_member(items, "templateId", send->template_id);
@@ -948,6 +1113,15 @@ ngx_http_notifyhub_bulk_reply(ngx_http_request_t *r,
                                jb.start + NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX - len,
                                jb.pos - jb.start
                                - (NGX_HTTP_NOTIFYHUB_BULK_HEAD_MAX - len));
+}
+
+
+static int ngx_libc_cdecl
+ngx_http_notifyhub_bulk_recipient_cmp(const void *one, const void *two)
+{
+    const ngx_http_notifyhub_bulk_recipient_t  *a = one, *b = two;
+
+    return ngx_memcmp(a->id, b->id, NH_UUID_LEN);
 }
 
 

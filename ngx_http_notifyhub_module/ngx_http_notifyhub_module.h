@@ -407,6 +407,9 @@ typedef struct {
     int64_t                        scheduled_at_ms;     /* 0: not given */
     /* Set when the request names a recipientId instead of "to". */
     ngx_uint_t                     recipient;
+    char                           recipient_id[NH_UUID_STR_LEN + 1];
+    /* A recipient's push devices: {"deviceTokens": [...]}, else NULL. */
+    const char                    *to_json;
     /* With a templateId: the template, and the version rendered. */
     char                           template_id[NH_UUID_STR_LEN + 1];
     char                           template_version[NGX_INT_T_LEN + 1];
@@ -431,9 +434,14 @@ ngx_int_t ngx_http_notifyhub_send_template(ngx_http_request_t *r,
     ngx_http_notifyhub_send_t *send, ngx_uint_t *status, const char **code,
     const char **message);
 ngx_str_t ngx_http_notifyhub_accepted_json(ngx_http_request_t *r,
-    const char *id, ngx_http_notifyhub_send_t *send,
-    const char *recipient_id, ngx_uint_t scheduled, const char *to,
-    const char *data, const char *metadata, const char *created);
+    const char *id, ngx_http_notifyhub_send_t *send, ngx_uint_t scheduled,
+    const char *to, const char *data, const char *metadata,
+    const char *created);
+ngx_int_t ngx_http_notifyhub_send_recipient(ngx_http_request_t *r,
+    ngx_http_notifyhub_send_t *send, PGresult *res, int row,
+    const char **message);
+const char *ngx_http_notifyhub_send_to(ngx_http_request_t *r,
+    ngx_http_notifyhub_send_t *send);
 
 /* ngx_http_notifyhub_recipients.c */
 ngx_int_t ngx_http_notifyhub_recipients_init_process(ngx_cycle_t *cycle);

@@ -46,6 +46,10 @@ static void ngx_http_notifyhub_validate_content(
 static void ngx_http_notifyhub_validate_schedule(
     ngx_http_notifyhub_ctx_t *ctx, cJSON *item,
     ngx_http_notifyhub_send_t *send);
+static void ngx_http_notifyhub_notification_prepare(ngx_http_request_t *r,
+    ngx_http_notifyhub_accept_t *a);
+static void ngx_http_notifyhub_recipient_fetched(ngx_http_request_t *r,
+    PGresult *res, void *data);
 static void ngx_http_notifyhub_template_fetched(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
@@ -93,8 +97,6 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key)
 {
     u_char                        uuid[NH_UUID_LEN];
-    ngx_int_t                     rc;
-    const char                   *values[2];
     ngx_http_notifyhub_ctx_t     *ctx;
     ngx_http_notifyhub_accept_t  *a;
 
@@ -113,13 +115,6 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
         return;
     }
 
-    if (a->send.recipient) {
-        ngx_http_finalize_request(r, ngx_http_notifyhub_send_error(r,
-                                  NGX_HTTP_NOT_FOUND, "not_found",
-                                  "recipient not found"));
-        return;
-    }
-
     if (nh_uuid7_generate(uuid) != 0) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -129,24 +124,195 @@ ngx_http_notifyhub_notification_accept(ngx_http_request_t *r,
     nh_uuid_format(key->tenant_id, a->tenant_id);
     a->channel = (ngx_http_notifyhub_channel_e) a->send.channel;
 
-    if (a->send.template_id[0] == '\0') {
+    ngx_http_notifyhub_notification_prepare(r, a);
+}
+
+
+/*
+ * Runs the next step before the insert: the recipient's address, then the
+ * template's content, each one query, and then the insert.
+ */
+static void
+ngx_http_notifyhub_notification_prepare(ngx_http_request_t *r,
+    ngx_http_notifyhub_accept_t *a)
+{
+    u_char      ids[NH_UUID_STR_LEN + 3];
+    ngx_int_t   rc;
+    const char *values[2];
+
+    values[0] = a->tenant_id;
+
+    if (a->send.recipient && a->send.address == NULL
+        && a->send.to_json == NULL)
+    {
+        /* An array literal of one id. */
+        ngx_sprintf(ids, "{%s}%Z", a->send.recipient_id);
+        values[1] = (const char *) ids;
+
+        rc = ngx_http_notifyhub_pg_query(r,
+                 "SELECT id, email, phone, device_tokens "
+                 "FROM nh_recipient_addresses($1, $2)",
+                 2, values, NULL, NULL,
+                 ngx_http_notifyhub_recipient_fetched, a);
+
+    } else if (a->send.template_id[0] != '\0'
+               && a->send.template_version[0] == '\0')
+    {
+        /* The content comes from the template's current version. */
+        values[1] = a->send.template_id;
+
+        rc = ngx_http_notifyhub_pg_query(r,
+                 "SELECT status, body FROM nh_template_get($1, $2)",
+                 2, values, NULL, NULL,
+                 ngx_http_notifyhub_template_fetched, a);
+
+    } else {
         ngx_http_notifyhub_notification_insert(r, a);
         return;
     }
 
-    /* The content comes from the template's current version. */
-
-    values[0] = a->tenant_id;
-    values[1] = a->send.template_id;
-
-    rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT status, body FROM nh_template_get($1, $2)",
-             2, values, NULL, NULL,
-             ngx_http_notifyhub_template_fetched, a);
-
     if (rc != NGX_OK) {
         ngx_http_notifyhub_start_failed(r, rc);
     }
+}
+
+
+static void
+ngx_http_notifyhub_recipient_fetched(ngx_http_request_t *r, PGresult *res,
+    void *data)
+{
+    ngx_http_notifyhub_accept_t  *a = data;
+
+    ngx_int_t                  rc;
+    const char                *message;
+    ngx_http_notifyhub_ctx_t  *ctx;
+
+    if (ngx_http_notifyhub_pg_rows(r, res, "nh_recipient_addresses")
+        != NGX_OK)
+    {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        rc = ngx_http_notifyhub_send_error(r, NGX_HTTP_NOT_FOUND, "not_found",
+                                           "recipient not found");
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    rc = ngx_http_notifyhub_send_recipient(r, &a->send, res, 0, &message);
+
+    if (rc == NGX_DECLINED) {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+        ngx_http_notifyhub_invalid(ctx, "recipientId", "no_address");
+
+        rc = ngx_http_notifyhub_send_error_details(r,
+                           NGX_HTTP_NOTIFYHUB_UNPROCESSABLE,
+                           "recipient_unreachable", message, ctx);
+        ngx_http_finalize_request(r, rc);
+        return;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_notifyhub_notification_prepare(r, a);
+}
+
+
+/*
+ * Sets the address of send from a row of nh_recipient_addresses (id,
+ * email, phone, device_tokens): the email or the phone, or for a push
+ * every active device's token in "to". Returns NGX_OK, NGX_DECLINED with
+ * a message when the recipient has no address for the channel, or
+ * NGX_ERROR.
+ */
+ngx_int_t
+ngx_http_notifyhub_send_recipient(ngx_http_request_t *r,
+    ngx_http_notifyhub_send_t *send, PGresult *res, int row,
+    const char **message)
+{
+    int      col;
+    u_char  *p;
+    size_t   len;
+
+    static const char  *missing[] = {
+        "the recipient has no email address",
+        "the recipient has no phone number",
+        "the recipient has no active push device"
+    };
+
+    col = 1 + (int) send->channel;
+    len = PQgetlength(res, row, col);
+
+    if (PQgetisnull(res, row, col)
+        || (send->channel == NGX_HTTP_NOTIFYHUB_PUSH
+            && ngx_strncmp(PQgetvalue(res, row, col), "[]", 2) == 0))
+    {
+        *message = missing[send->channel];
+        return NGX_DECLINED;
+    }
+
+    if (send->channel != NGX_HTTP_NOTIFYHUB_PUSH) {
+        p = ngx_pnalloc(r->pool, len + 1);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, PQgetvalue(res, row, col), len + 1);
+        send->address = (const char *) p;
+
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("{\"deviceTokens\":}") + len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "{\"deviceTokens\":%*s}%Z", len, PQgetvalue(res, row, col));
+    send->to_json = (const char *) p;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Returns the "to" object of send as JSON text in the request pool: the
+ * channel's address field, or the device tokens of a recipient.
+ */
+const char *
+ngx_http_notifyhub_send_to(ngx_http_request_t *r,
+    ngx_http_notifyhub_send_t *send)
+{
+    const char                 *name;
+    ngx_http_notifyhub_jbuf_t   jb;
+
+    if (send->to_json) {
+        return send->to_json;
+    }
+
+    name = ngx_http_notifyhub_address_fields[send->channel];
+
+    if (ngx_http_notifyhub_jbuf_init(&jb, r->pool,
+                                     ngx_strlen(send->address) + 32)
+        != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, "{", 1) != NGX_OK
+        || ngx_http_notifyhub_jbuf_string(&jb, (u_char *) name,
+                                          ngx_strlen(name))
+           != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, ":", 1) != NGX_OK
+        || ngx_http_notifyhub_jbuf_string(&jb, (u_char *) send->address,
+                                          ngx_strlen(send->address))
+           != NGX_OK
+        || ngx_http_notifyhub_jbuf_raw(&jb, "}", 2) != NGX_OK)   /* "}\0" */
+    {
+        return NULL;
+    }
+
+    return (const char *) jb.start;
 }
 
 
@@ -210,7 +376,7 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
         return;
     }
 
-    ngx_http_notifyhub_notification_insert(r, a);
+    ngx_http_notifyhub_notification_prepare(r, a);
 }
 
 
@@ -288,11 +454,10 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     ngx_http_notifyhub_accept_t *a)
 {
     int                         lengths[19], formats[19];
-    char                       *to_text, *data_text, *metadata_text;
-    char                       *canonical;
+    char                       *data_text, *metadata_text, *canonical;
     char                        created[NH_RFC3339_LEN + 1];
     u_char                      request_hash[NH_SHA256_LEN];
-    cJSON                      *to_json;
+    const char                 *to_text;
     int64_t                     now;
     ngx_int_t                   rc;
     const char                 *values[19];
@@ -309,28 +474,14 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
         return;
     }
 
-    /* Only the channel's address field is stored. */
-    to_json = cJSON_CreateObject();
-    if (to_json == NULL
-        || cJSON_AddStringToObject(to_json,
-                           ngx_http_notifyhub_address_fields[send->channel],
-                           send->address)
-           == NULL)
-    {
-        cJSON_Delete(to_json);
+    to_text = ngx_http_notifyhub_send_to(r, send);
+    if (to_text == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    to_text = cJSON_PrintUnformatted(to_json);
-    cJSON_Delete(to_json);
-
     data_text = ngx_http_notifyhub_json_field(ctx->json, "data");
     metadata_text = ngx_http_notifyhub_json_field(ctx->json, "metadata");
-
-    if (to_text == NULL) {
-        goto failed;
-    }
 
     /*
      * The fingerprint that detects a reused idempotency key is the hash of
@@ -353,7 +504,7 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
 
     a->scheduled = send->scheduled_at_ms > now;
 
-    a->reply = ngx_http_notifyhub_accepted_json(r, a->id, send, NULL,
+    a->reply = ngx_http_notifyhub_accepted_json(r, a->id, send,
                                                 a->scheduled, to_text,
                                                 data_text, metadata_text,
                                                 created);
@@ -369,7 +520,7 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
     values[2] = ngx_http_notifyhub_channels[send->channel];
     values[3] = a->scheduled ? "SCHEDULED" : "PENDING";
     values[4] = ngx_http_notifyhub_priorities[send->priority];
-    values[5] = NULL;
+    values[5] = send->recipient ? send->recipient_id : NULL;
     values[6] = to_text;
     values[7] = send->template_id[0] ? send->template_id : NULL;
     values[8] = send->template_id[0] ? send->template_version : NULL;
@@ -395,7 +546,6 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
              19, values, lengths, formats,
              ngx_http_notifyhub_notification_stored, a);
 
-    cJSON_free(to_text);
     cJSON_free(data_text);
     cJSON_free(metadata_text);
 
@@ -407,7 +557,6 @@ ngx_http_notifyhub_notification_insert(ngx_http_request_t *r,
 
 failed:
 
-    cJSON_free(to_text);
     cJSON_free(data_text);
     cJSON_free(metadata_text);
     ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -417,14 +566,13 @@ failed:
 /*
  * Builds the 202 body of a notification that is about to be stored: the
  * notification object as a read of its row returns it. to, data and
- * metadata are JSON text or NULL; recipient_id is NULL when the request
- * gave an address. Returns a string with NULL data when memory runs out.
+ * metadata are JSON text or NULL. Returns a string with NULL data when
+ * memory runs out.
  */
 ngx_str_t
 ngx_http_notifyhub_accepted_json(ngx_http_request_t *r, const char *id,
-    ngx_http_notifyhub_send_t *send, const char *recipient_id,
-    ngx_uint_t scheduled, const char *to, const char *data,
-    const char *metadata, const char *created)
+    ngx_http_notifyhub_send_t *send, ngx_uint_t scheduled, const char *to,
+    const char *data, const char *metadata, const char *created)
 {
     ngx_str_t                  v[NGX_HTTP_NOTIFYHUB_NOTIFICATION_NFIELDS];
     ngx_str_t                  out;
@@ -443,7 +591,10 @@ ngx_http_notifyhub_accepted_json(ngx_http_request_t *r, const char *id,
     ngx_http_notifyhub_set(1, ngx_http_notifyhub_channels[send->channel]);
     ngx_http_notifyhub_set(2, scheduled ? "SCHEDULED" : "PENDING");
     ngx_http_notifyhub_set(3, ngx_http_notifyhub_priorities[send->priority]);
-    ngx_http_notifyhub_set(4, recipient_id);
+    if (send->recipient) {
+        ngx_http_notifyhub_set(4, send->recipient_id);
+    }
+
     ngx_http_notifyhub_set(5, to);
 
     if (send->template_id[0] != '\0') {
@@ -502,9 +653,8 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
                                             ngx_http_notifyhub_channels, -1);
 
     /*
-     * Exactly one of to and recipientId. Recipients are not stored yet, so
-     * a well-formed recipientId names no recipient and the caller replies
-     * with 404.
+     * Exactly one of to and recipientId. The caller reads the address of
+     * a recipient before the notification is stored.
      */
     recipient = cJSON_GetObjectItemCaseSensitive(item, "recipientId");
     to = NULL;
@@ -523,6 +673,7 @@ ngx_http_notifyhub_validate_send(ngx_http_request_t *r,
 
     } else {
         send->recipient = 1;
+        nh_uuid_format(uuid, send->recipient_id);
     }
 
     if (recipient && !cJSON_IsNull(recipient)
