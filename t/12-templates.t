@@ -15,7 +15,8 @@ use NotifyHub::Test;
 require_stack();
 
 my $owner = signup_owner();
-my $tenant = create_tenant_full($owner->{token}, name => 'Templates A');
+my $tenant = create_tenant_full($owner->{token}, name => 'Templates A',
+    plan => 'STARTER');
 my $other = create_tenant_full($owner->{token}, name => 'Templates B');
 my $key = $tenant->{key};
 my $run = int(time) . "-$$";
@@ -406,6 +407,43 @@ my $email_id = $captured{EMAIL_ID};
     my $reuse = create_template($key, name => "delete-$run",
         channel => 'SMS', body => 'new');
     is($reuse->{status}, 201, 'name of a deleted template can be reused');
+}
+
+
+# --- Plan limit -------------------------------------------------------------
+
+# A FREE tenant has at most 10 templates. The 11th is a 403 that stores
+# nothing, and a deleted template frees its place.
+{
+    my $owner3 = signup_owner();
+    my $free = create_tenant_full($owner3->{token}, name => 'Templates FREE');
+    my @ids;
+
+    for my $n (1 .. 10) {
+        my $r = api('POST', '/api/templates', key => $free->{key},
+            json => { name => "limit-$n", channel => 'SMS', body => 'Hi' });
+        die "template $n: " . describe_response($r) . "\n"
+            unless $r->{status} == 201;
+        push @ids, $r->{json}{id};
+    }
+
+    my $over = api('POST', '/api/templates', key => $free->{key},
+        json => { name => 'limit-11', channel => 'SMS', body => 'Hi' });
+
+    is($over->{status}, 403, 'the 11th template of a FREE tenant is 403');
+    is($over->{json}{error}{code}, 'forbidden',
+        'the 11th template has code forbidden');
+    is_deeply($over->{json}{error}{details},
+        [{ field => 'templates', issue => 'plan_limit', max => 10 }],
+        'the 11th template names the plan limit');
+    is(psql('SELECT count(*) FROM templates WHERE tenant_id = $1',
+            $free->{tenant_id}), 10, 'the 11th template is not stored');
+
+    is(api('DELETE', "/api/templates/$ids[0]", key => $free->{key})
+        ->{status}, 204, 'a template is deleted');
+    is(api('POST', '/api/templates', key => $free->{key},
+        json => { name => 'limit-11', channel => 'SMS', body => 'Hi' })
+        ->{status}, 201, 'a deleted template frees a place');
 }
 
 
