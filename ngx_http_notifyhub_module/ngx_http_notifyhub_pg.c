@@ -28,6 +28,24 @@ typedef struct ngx_http_notifyhub_pg_conn_s  ngx_http_notifyhub_pg_conn_t;
 
 
 /*
+ * The statements a connection keeps prepared, so that PostgreSQL parses
+ * and plans the module's queries once per connection instead of once per
+ * query. The module sends a bounded set of query texts: literals, and the
+ * list queries built from a fixed set of filters. A connection that has
+ * prepared this many sends any further text unnamed.
+ */
+#define NGX_HTTP_NOTIFYHUB_PG_STATEMENTS  128
+
+
+typedef struct {
+    u_char                           *sql;        /* ngx_alloc()ed copy */
+    size_t                            len;
+    ngx_uint_t                        hash;
+    char                              name[NGX_INT_T_LEN + 4];
+} ngx_http_notifyhub_pg_statement_t;
+
+
+/*
  * A query of one request, in the request's pool, or a background query
  * (request NULL) in a pool of its own that is destroyed after its handler.
  */
@@ -60,6 +78,17 @@ struct ngx_http_notifyhub_pg_conn_s {
     /* The running query, or NULL once its request has gone. */
     ngx_http_notifyhub_pg_query_t    *query;
     PGresult                         *result;
+
+    ngx_http_notifyhub_pg_statement_t  statements[
+                                       NGX_HTTP_NOTIFYHUB_PG_STATEMENTS];
+    ngx_uint_t                        nstatements;
+    /* Names are never reused on a connection: "nh1", "nh2", ... */
+    ngx_uint_t                        next_name;
+    /*
+     * The statement being prepared for the running query, which is sent
+     * when the preparation succeeds; NULL when the query itself is sent.
+     */
+    ngx_http_notifyhub_pg_statement_t  *preparing;
 };
 
 
@@ -113,6 +142,11 @@ static void ngx_http_notifyhub_pg_retry(ngx_event_t *ev);
 static void ngx_http_notifyhub_pg_cleanup(void *data);
 static char *ngx_http_notifyhub_pg_options(ngx_conf_t *cf,
     const char *options);
+static ngx_http_notifyhub_pg_statement_t *ngx_http_notifyhub_pg_statement(
+    ngx_http_notifyhub_pg_conn_t *pc, const char *sql, ngx_uint_t *found);
+static ngx_int_t ngx_http_notifyhub_pg_prepared(
+    ngx_http_notifyhub_pg_conn_t *pc, PGresult *res);
+static void ngx_http_notifyhub_pg_forget(ngx_http_notifyhub_pg_conn_t *pc);
 
 
 static ngx_http_notifyhub_pg_pool_t  *ngx_http_notifyhub_pg_pool;
@@ -657,6 +691,8 @@ ngx_http_notifyhub_pg_close(ngx_http_notifyhub_pg_conn_t *pc)
         pc->pg = NULL;
     }
 
+    ngx_http_notifyhub_pg_forget(pc);
+
     q = pc->query;
     pc->query = NULL;
 
@@ -767,17 +803,34 @@ static ngx_int_t
 ngx_http_notifyhub_pg_send(ngx_http_notifyhub_pg_conn_t *pc,
     ngx_http_notifyhub_pg_query_t *q)
 {
-    int                            rc;
-    ngx_http_notifyhub_pg_pool_t  *pool;
+    int                                 rc, sent;
+    ngx_uint_t                          found;
+    ngx_http_notifyhub_pg_pool_t       *pool;
+    ngx_http_notifyhub_pg_statement_t  *st;
 
     pool = ngx_http_notifyhub_pg_pool;
 
-    if (!PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL,
-                           (const char *const *) q->values, q->lengths,
-                           q->formats, 0))
-    {
+    st = ngx_http_notifyhub_pg_statement(pc, q->sql, &found);
+
+    if (st && found) {
+        sent = PQsendQueryPrepared(pc->pg, st->name, q->nparams,
+                                   (const char *const *) q->values,
+                                   q->lengths, q->formats, 0);
+
+    } else if (st) {
+        /* The query is sent once the preparation has succeeded. */
+        sent = PQsendPrepare(pc->pg, st->name, q->sql, q->nparams, NULL);
+        pc->preparing = st;
+
+    } else {
+        sent = PQsendQueryParams(pc->pg, q->sql, q->nparams, NULL,
+                                 (const char *const *) q->values, q->lengths,
+                                 q->formats, 0);
+    }
+
+    if (!sent) {
         ngx_log_error(NGX_LOG_WARN, pool->log, 0,
-                      "notifyhub: PQsendQueryParams() failed: %s",
+                      "notifyhub: sending a query failed: %s",
                       PQerrorMessage(pc->pg));
         ngx_http_notifyhub_pg_close(pc);
         return NGX_ERROR;
@@ -837,6 +890,13 @@ ngx_http_notifyhub_pg_receive(ngx_http_notifyhub_pg_conn_t *pc)
         if (res == NULL) {
             res = pc->result;
             pc->result = NULL;
+
+            if (pc->preparing) {
+                if (ngx_http_notifyhub_pg_prepared(pc, res) == NGX_OK) {
+                    return;
+                }
+            }
+
             ngx_http_notifyhub_pg_complete(pc, res);
             return;
         }
@@ -855,6 +915,7 @@ static void
 ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
     PGresult *res)
 {
+    const char                     *state;
     ngx_http_notifyhub_pg_query_t  *q;
 
     if (pc->connection->read->timer_set) {
@@ -864,6 +925,23 @@ ngx_http_notifyhub_pg_complete(ngx_http_notifyhub_pg_conn_t *pc,
     q = pc->query;
     pc->query = NULL;
     pc->state = NGX_HTTP_NOTIFYHUB_PG_IDLE;
+
+    /*
+     * A prepared statement that the server no longer has (26000), or
+     * whose result columns a migration changed (0A000), is prepared again
+     * under a new name by the next query.
+     */
+    state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+
+    if (state && (ngx_strcmp(state, "26000") == 0
+                  || ngx_strcmp(state, "0A000") == 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, pc->connection->log, 0,
+                      "notifyhub: postgresql dropped a prepared statement, "
+                      "preparing the statements again: %s",
+                      PQresultErrorMessage(res));
+        ngx_http_notifyhub_pg_forget(pc);
+    }
 
     if (q) {
         q->conn = NULL;
@@ -1063,6 +1141,143 @@ ngx_http_notifyhub_pg_cleanup(void *data)
     if (q->conn) {
         q->conn->query = NULL;
         q->conn = NULL;
+    }
+}
+
+
+/*
+ * Finds the prepared statement of sql on the connection (found = 1), or
+ * adds an entry with a new name for it (found = 0). Returns NULL when the
+ * connection already has NGX_HTTP_NOTIFYHUB_PG_STATEMENTS statements or
+ * memory runs out, and the query is then sent unnamed.
+ */
+static ngx_http_notifyhub_pg_statement_t *
+ngx_http_notifyhub_pg_statement(ngx_http_notifyhub_pg_conn_t *pc,
+    const char *sql, ngx_uint_t *found)
+{
+    size_t                              len;
+    ngx_uint_t                          i, hash;
+    ngx_http_notifyhub_pg_statement_t  *st;
+
+    len = ngx_strlen(sql);
+    hash = ngx_hash_key((u_char *) sql, len);
+
+    for (i = 0; i < pc->nstatements; i++) {
+        st = &pc->statements[i];
+
+        if (st->hash == hash && st->len == len
+            && ngx_memcmp(st->sql, sql, len) == 0)
+        {
+            *found = 1;
+            return st;
+        }
+    }
+
+    *found = 0;
+
+    if (pc->nstatements == NGX_HTTP_NOTIFYHUB_PG_STATEMENTS) {
+        return NULL;
+    }
+
+    st = &pc->statements[pc->nstatements];
+
+    st->sql = ngx_alloc(len, ngx_http_notifyhub_pg_pool->log);
+    if (st->sql == NULL) {
+        return NULL;
+    }
+
+    ngx_memcpy(st->sql, sql, len);
+    st->len = len;
+    st->hash = hash;
+    ngx_sprintf((u_char *) st->name, "nh%ui%Z", ++pc->next_name);
+
+    /* The entry counts once the preparation has succeeded. */
+    return st;
+}
+
+
+/*
+ * Handles the result of preparing the running query's statement: on
+ * success keeps the statement and sends the query, and returns NGX_OK.
+ * Returns NGX_DECLINED when the preparation failed or the query could not
+ * be sent, and the caller completes the query with res.
+ */
+static ngx_int_t
+ngx_http_notifyhub_pg_prepared(ngx_http_notifyhub_pg_conn_t *pc,
+    PGresult *res)
+{
+    int                                 rc;
+    ngx_http_notifyhub_pg_query_t      *q;
+    ngx_http_notifyhub_pg_statement_t  *st;
+
+    st = pc->preparing;
+    pc->preparing = NULL;
+    q = pc->query;
+
+    if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+        ngx_free(st->sql);
+        st->sql = NULL;
+        return NGX_DECLINED;
+    }
+
+    pc->nstatements++;
+
+    /* The request has gone, so only the preparation was needed. */
+    if (q == NULL) {
+        return NGX_DECLINED;
+    }
+
+    PQclear(res);
+
+    if (!PQsendQueryPrepared(pc->pg, st->name, q->nparams,
+                             (const char *const *) q->values, q->lengths,
+                             q->formats, 0))
+    {
+        ngx_log_error(NGX_LOG_WARN, pc->connection->log, 0,
+                      "notifyhub: sending a prepared query failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+        return NGX_OK;
+    }
+
+    rc = PQflush(pc->pg);
+
+    if (rc == -1) {
+        ngx_log_error(NGX_LOG_ERR, pc->connection->log, 0,
+                      "notifyhub: sending to postgresql failed: %s",
+                      PQerrorMessage(pc->pg));
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+        return NGX_OK;
+    }
+
+    if (rc == 1 && ngx_http_notifyhub_pg_want_write(pc, 1) != NGX_OK) {
+        ngx_http_notifyhub_pg_close(pc);
+        ngx_http_notifyhub_pg_wake();
+    }
+
+    return NGX_OK;
+}
+
+
+/* Forgets the connection's prepared statements. */
+static void
+ngx_http_notifyhub_pg_forget(ngx_http_notifyhub_pg_conn_t *pc)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < pc->nstatements; i++) {
+        ngx_free(pc->statements[i].sql);
+        pc->statements[i].sql = NULL;
+    }
+
+    pc->nstatements = 0;
+
+    if (pc->preparing) {
+        ngx_free(pc->preparing->sql);
+        pc->preparing->sql = NULL;
+        pc->preparing = NULL;
     }
 }
 
