@@ -18,12 +18,17 @@
  * braces and a NUL take 80 bytes.
  */
 #define NGX_HTTP_NOTIFYHUB_STATUSES_MAX  128
+/* The list query's parameters: tenant, limit, position, filters. */
+#define NGX_HTTP_NOTIFYHUB_LIST_PARAMS   24
+#define NGX_HTTP_NOTIFYHUB_LIST_WHERE_MAX  512
 
 
 /* The filters of GET /api/notifications, as query parameters. */
 typedef struct {
     /* A PostgreSQL array literal of distinct statuses, or NULL. */
     char                      *statuses;
+    /* The same statuses as bits of ngx_http_notifyhub_statuses. */
+    ngx_uint_t                 status_mask;
     const char                *channel;
     char                       recipient_id[NH_UUID_STR_LEN + 1];
     /* Microseconds since the Unix epoch. */
@@ -46,6 +51,9 @@ static ngx_int_t ngx_http_notifyhub_time_filter(ngx_http_notifyhub_ctx_t *ctx,
     ngx_str_t *value, const char *name, int64_t *usec);
 static ngx_int_t ngx_http_notifyhub_match_value(ngx_str_t *value,
     const char *const *values);
+static char *ngx_http_notifyhub_list_sql(ngx_http_request_t *r,
+    ngx_http_notifyhub_filters_t *f, ngx_http_notifyhub_page_t *page,
+    char *tenant_id, char *limit, const char **values, int *nvalues);
 static void ngx_http_notifyhub_list_done(ngx_http_request_t *r,
     PGresult *res, void *data);
 static void ngx_http_notifyhub_logs_authorized(ngx_http_request_t *r,
@@ -81,14 +89,12 @@ static void
 ngx_http_notifyhub_list_authorized(ngx_http_request_t *r,
     ngx_http_notifyhub_key_t *key)
 {
+    int                            nvalues;
+    char                          *sql;
     char                           limit[NGX_INT_T_LEN + 1];
-    char                           after_usec[NGX_INT64_LEN + 1];
-    char                           after_id[NH_UUID_STR_LEN + 1];
     char                           tenant_id[NH_UUID_STR_LEN + 1];
-    char                           from[NGX_INT64_LEN + 1];
-    char                           to[NGX_INT64_LEN + 1];
     ngx_int_t                      rc;
-    const char                    *values[9];
+    const char                    *values[NGX_HTTP_NOTIFYHUB_LIST_PARAMS];
     ngx_http_notifyhub_ctx_t      *ctx;
     ngx_http_notifyhub_page_t      page;
     ngx_http_notifyhub_filters_t   f;
@@ -110,44 +116,159 @@ ngx_http_notifyhub_list_authorized(ngx_http_request_t *r,
     }
 
     nh_uuid_format(key->tenant_id, tenant_id);
-    ngx_sprintf((u_char *) limit, "%ui%Z", page.limit);
+    ngx_sprintf((u_char *) limit, "%ui%Z", page.limit + 1);
 
-    values[0] = tenant_id;
-    values[1] = limit;
-    values[2] = NULL;
-    values[3] = NULL;
-    values[4] = f.statuses;
-    values[5] = f.channel;
-    values[6] = f.has_recipient ? f.recipient_id : NULL;
-    values[7] = NULL;
-    values[8] = NULL;
-
-    if (f.has_from) {
-        ngx_sprintf((u_char *) from, "%L%Z", f.from_usec);
-        values[7] = from;
+    sql = ngx_http_notifyhub_list_sql(r, &f, &page, tenant_id, limit, values,
+                                      &nvalues);
+    if (sql == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
 
-    if (f.has_to) {
-        ngx_sprintf((u_char *) to, "%L%Z", f.to_usec);
-        values[8] = to;
-    }
-
-    if (page.has_cursor) {
-        ngx_sprintf((u_char *) after_usec, "%L%Z", page.after_usec);
-        nh_uuid_format(page.after_id, after_id);
-        values[2] = after_usec;
-        values[3] = after_id;
-    }
-
-    rc = ngx_http_notifyhub_pg_query(r,
-             "SELECT " NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS " "
-             "FROM nh_notification_page($1, $2, $3, $4, $5, $6, $7, $8, $9) n",
-             9, values, NULL, NULL, ngx_http_notifyhub_list_done,
-             (void *) page.limit);
+    rc = ngx_http_notifyhub_pg_query(r, sql, nvalues, values, NULL, NULL,
+                                     ngx_http_notifyhub_list_done,
+                                     (void *) page.limit);
 
     if (rc != NGX_OK) {
         ngx_http_notifyhub_start_failed(r, rc);
     }
+}
+
+
+/*
+ * Builds the query of one page: the rows of the tenant's notifications
+ * that match the filters, newest first, after the cursor's position, with
+ * one row past the page when a next page exists. Only the filters that
+ * are given are in the text, so the planner picks the index that serves
+ * them in list order, and a page stops after limit rows. Each status of a
+ * list is a branch under UNION ALL with its own ORDER BY and LIMIT, which
+ * the planner merges, so no branch reads more than one page. The text
+ * depends only on which filters are given, so it is prepared once per
+ * connection. Returns the text, with the parameters in values, or NULL
+ * when memory runs out.
+ */
+static char *
+ngx_http_notifyhub_list_sql(ngx_http_request_t *r,
+    ngx_http_notifyhub_filters_t *f, ngx_http_notifyhub_page_t *page,
+    char *tenant_id, char *limit, const char **values, int *nvalues)
+{
+    u_char      *sql, *p, *where, *w, *after_usec, *after_id;
+    int64_t      usec;
+    ngx_uint_t   i, n, nstatuses, keyset;
+
+    static u_char  zero_id[NH_UUID_LEN];
+
+    n = 0;
+    values[n++] = tenant_id;
+    values[n++] = limit;
+
+    /*
+     * The page starts after the cursor's position, or at "to", which as
+     * the position (to, the smallest uuid) skips the newer rows in the
+     * index instead of reading and rejecting them.
+     */
+    keyset = page->has_cursor || f->has_to;
+
+    if (keyset) {
+        after_usec = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        after_id = ngx_pnalloc(r->pool, NH_UUID_STR_LEN + 1);
+        if (after_usec == NULL || after_id == NULL) {
+            return NULL;
+        }
+
+        usec = page->has_cursor ? page->after_usec : f->to_usec;
+        nh_uuid_format(page->has_cursor ? page->after_id : zero_id,
+                       (char *) after_id);
+
+        if (page->has_cursor && f->has_to && f->to_usec <= page->after_usec) {
+            usec = f->to_usec;
+            nh_uuid_format(zero_id, (char *) after_id);
+        }
+
+        ngx_sprintf(after_usec, "%L%Z", usec);
+        values[n++] = (char *) after_usec;
+        values[n++] = (char *) after_id;
+    }
+
+    where = ngx_pnalloc(r->pool, NGX_HTTP_NOTIFYHUB_LIST_WHERE_MAX);
+    if (where == NULL) {
+        return NULL;
+    }
+
+    w = ngx_sprintf(where, "n.tenant_id = $1");
+
+    if (keyset) {
+        w = ngx_sprintf(w, " AND (n.created_at, n.id) < (nh_usec_ts($3), $4)");
+    }
+
+    if (f->channel) {
+        values[n] = f->channel;
+        w = ngx_sprintf(w, " AND n.channel = $%ui", ++n);
+    }
+
+    if (f->has_recipient) {
+        values[n] = f->recipient_id;
+        w = ngx_sprintf(w, " AND n.recipient_id = $%ui", ++n);
+    }
+
+    if (f->has_from) {
+        values[n] = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        if (values[n] == NULL) {
+            return NULL;
+        }
+
+        ngx_sprintf((u_char *) values[n], "%L%Z", f->from_usec);
+        w = ngx_sprintf(w, " AND n.created_at >= nh_usec_ts($%ui)", ++n);
+    }
+
+    *w = '\0';
+
+    nstatuses = 0;
+
+    for (i = 0; ngx_http_notifyhub_statuses[i]; i++) {
+        nstatuses += (f->status_mask >> i) & 1;
+    }
+
+    sql = ngx_pnalloc(r->pool, (nstatuses + 1)
+                               * (NGX_HTTP_NOTIFYHUB_LIST_WHERE_MAX + 512));
+    if (sql == NULL) {
+        return NULL;
+    }
+
+    if (nstatuses == 0) {
+        p = ngx_sprintf(sql, "SELECT " NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS
+                        " FROM notifications n WHERE %s"
+                        " ORDER BY n.created_at DESC, n.id DESC LIMIT $2",
+                        where);
+
+    } else {
+        p = sql;
+
+        for (i = 0; ngx_http_notifyhub_statuses[i]; i++) {
+            if (!((f->status_mask >> i) & 1)) {
+                continue;
+            }
+
+            values[n] = ngx_http_notifyhub_statuses[i];
+
+            p = ngx_sprintf(p, "%s(SELECT "
+                            NGX_HTTP_NOTIFYHUB_NOTIFICATION_COLUMNS
+                            " FROM notifications n WHERE %s"
+                            " AND n.status = $%ui"
+                            " ORDER BY n.created_at DESC, n.id DESC"
+                            " LIMIT $2)",
+                            p == sql ? "" : " UNION ALL ", where, ++n);
+        }
+
+        if (nstatuses > 1) {
+            p = ngx_sprintf(p, " ORDER BY created_at DESC, id DESC LIMIT $2");
+        }
+    }
+
+    *p = '\0';
+    *nvalues = (int) n;
+
+    return (char *) sql;
 }
 
 
@@ -287,6 +408,8 @@ ngx_http_notifyhub_status_filter(ngx_http_request_t *r,
 
         p = comma + 1;
     }
+
+    f->status_mask = seen;
 
     f->statuses = ngx_pnalloc(r->pool, NGX_HTTP_NOTIFYHUB_STATUSES_MAX);
     if (f->statuses == NULL) {
