@@ -37,7 +37,7 @@ LIBNHCOMMON := $(BUILD)/libnhcommon.a
 WORKER_MAINS := $(wildcard worker/main_*.c)
 WORKER_SRCS := $(filter-out $(WORKER_MAINS),$(wildcard worker/*.c))
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
-WORKERS := $(sort $(BUILD)/notifyhub-email \
+WORKERS := $(sort $(BUILD)/notifyhub-email $(BUILD)/notifyhub-push \
                   $(WORKER_MAINS:worker/main_%.c=$(BUILD)/notifyhub-%))
 WORKER_LIBS := -lrdkafka -lpq -lcurl -lcjson -lcrypto -lpthread -lm
 

@@ -21,6 +21,11 @@ use NotifyHub::Test;
 
 require_stack();
 
+# The list blocks expect the PUSH and the SMS notifications to stay
+# PENDING, so the push worker is stopped while this file runs.
+stack('stop', 'push') or BAIL_OUT('cannot stop the push worker');
+END { stack('start', 'push') }
+
 my $run = int(time) . "-$$";
 my $owner = signup_owner();
 my $tenant = create_tenant_full($owner->{token}, name => 'Reads A');

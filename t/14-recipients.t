@@ -449,9 +449,12 @@ sub state_free_create {
         key => $key);
     is_deeply($none->{json}{data}, [], 'filters see only the own tenant');
 
+    # An email matches at most one row, so the plan that finds it is
+    # checked without the list order, which on a table this small the
+    # planner may prefer to get from the list index.
     my $plan = rows_text('SET enable_seqscan = off; EXPLAIN (COSTS OFF)'
         . ' SELECT * FROM recipients x WHERE x.tenant_id = $1'
-        . ' AND x.email = $2 ORDER BY x.created_at DESC, x.id DESC',
+        . ' AND x.email = $2',
         $paged->{tenant_id}, 'a@example.com');
     like($plan, qr/recipients_tenant_email_key/,
         'the email filter reads its unique index');
@@ -498,9 +501,14 @@ sub state_free_create {
         key => $key);
     is_deeply($list_one->{json}{data}, [], 'the old recipient lost it');
 
-    is(scalar psql('SELECT nh_device_deactivate($1)', $token), 1,
+    is(scalar psql('SELECT nh_device_deactivate($1, $2)',
+            $other->{tenant_id}, $token), 0,
+        'nh_device_deactivate leaves another tenant alone');
+    is(scalar psql('SELECT nh_device_deactivate($1, $2)',
+            $tenant->{tenant_id}, $token), 1,
         'nh_device_deactivate changes one device');
-    is(scalar psql('SELECT nh_device_deactivate($1)', $token), 0,
+    is(scalar psql('SELECT nh_device_deactivate($1, $2)',
+            $tenant->{tenant_id}, $token), 0,
         'a second deactivation changes nothing');
 
     my $list = api('GET', "/api/recipients/$two->{id}/devices", key => $key);

@@ -42,6 +42,12 @@ sub send_to {
                   content => \%content, %extra });
 }
 
+sub rows_text {
+    my @rows = psql(@_);
+
+    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
+}
+
 sub stored_count {
     return psql('SELECT count(*) FROM notifications WHERE tenant_id = $1',
         $tenant->{tenant_id});
@@ -233,6 +239,42 @@ for my $case (['SMS', 'the recipient has no phone number'],
     is(psql('SELECT count(*) FROM notifications WHERE recipient_id = $1'
             . ' AND id = $2', $full, $results[0]{notification}{id} // ''),
         1, 'bulk row has the recipient id');
+}
+
+# A push to a recipient fans out to each active device, with one log row
+# per device, and a device that FCM reports unregistered is deactivated.
+{
+    my $fan = create_recipient(externalId => "fan-$run", deviceTokens => [
+        { token => "fan-ok-$run", platform => 'ANDROID' },
+        { token => "unregistered-fan-$run", platform => 'IOS' },
+    ]);
+    my $r = send_to($fan, 'PUSH');
+
+    is($r->{status}, 202, 'push fan-out is accepted') or diag($r->{body});
+
+    my $id = $r->{json}{id} // '';
+    my $done = wait_for(sub {
+        psql('SELECT status FROM notifications WHERE id = $1', $id) eq 'SENT'
+    }, timeout => 30);
+
+    ok($done, 'push fan-out ends SENT when one device accepted it');
+    is(rows_text('SELECT target, status FROM delivery_logs'
+            . ' WHERE notification_id = $1 ORDER BY id', $id),
+        "fan-ok-$run|SENT\nunregistered-fan-$run|FAILED",
+        'push fan-out logs one delivery per device');
+
+    my $devices = api('GET', "/api/recipients/$fan/devices", key => $key);
+    my %active = map { $_->{token} => $_->{active} }
+        @{ $devices->{json}{data} // [] };
+
+    ok($active{"fan-ok-$run"}, 'the accepted device stays active');
+    ok(defined $active{"unregistered-fan-$run"}
+        && !$active{"unregistered-fan-$run"},
+        'the unregistered device is deactivated');
+
+    my $next = send_to($fan, 'PUSH');
+    is_deeply($next->{json}{to}, { deviceTokens => ["fan-ok-$run"] },
+        'the next push leaves the deactivated device out');
 }
 
 # A recipient has at most 50 active devices.

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 
 static const char *nh_delivery_value(PGresult *res, const char *column);
 static void nh_delivery_to_utf8(const char *in, char *out, size_t size);
@@ -43,9 +45,11 @@ nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
     out->delivery.notification_id = id;
     out->delivery.tenant_id = nh_delivery_value(res, "tenant_id");
     out->delivery.to = nh_delivery_value(res, "to_email");
+    out->delivery.to_json = nh_delivery_value(res, "to_address");
     out->delivery.subject = nh_delivery_value(res, "subject");
     out->delivery.body = nh_delivery_value(res, "body");
     out->delivery.html = nh_delivery_value(res, "html");
+    out->delivery.data = nh_delivery_value(res, "data");
 
     attempts = nh_delivery_value(res, "attempts");
     out->delivery.attempts = attempts != NULL ? atoi(attempts) : 0;
@@ -97,6 +101,99 @@ nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
     }
 
     *stored = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+    PQclear(res);
+
+    return NH_OK;
+}
+
+
+int
+nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
+    const nh_target_outcome_t *targets, size_t n, int *stored,
+    int *deactivated)
+{
+    const nh_outcome_t  *o;
+    PGresult            *res;
+    cJSON               *list, *item;
+    const char          *values[3];
+    const char          *value;
+    char                 message_id[NH_OUTCOME_ID_MAX];
+    char                 error[NH_OUTCOME_ERROR_MAX];
+    char                *text;
+    size_t               i;
+    int                  rc, bad;
+
+    list = cJSON_CreateArray();
+    if (list == NULL) {
+        return NH_ENOMEM;
+    }
+
+    bad = 0;
+
+    for (i = 0; i < n; i++) {
+        o = targets[i].outcome;
+
+        nh_delivery_to_utf8(o->provider_message_id, message_id,
+                            sizeof(message_id));
+        nh_delivery_to_utf8(o->error, error, sizeof(error));
+
+        item = cJSON_CreateObject();
+        if (item == NULL || !cJSON_AddItemToArray(list, item)) {
+            cJSON_Delete(item);
+            bad = 1;
+            break;
+        }
+
+        bad |= (targets[i].target != NULL
+                ? cJSON_AddStringToObject(item, "target", targets[i].target)
+                : cJSON_AddNullToObject(item, "target")) == NULL;
+        bad |= cJSON_AddStringToObject(item, "status",
+                   o->status == NH_OUTCOME_SENT ? "SENT" : "FAILED") == NULL;
+        bad |= (o->http_status > 0
+                ? cJSON_AddNumberToObject(item, "httpStatus",
+                                          (double) o->http_status)
+                : cJSON_AddNullToObject(item, "httpStatus")) == NULL;
+        bad |= (message_id[0] != '\0'
+                ? cJSON_AddStringToObject(item, "providerMessageId",
+                                          message_id)
+                : cJSON_AddNullToObject(item, "providerMessageId")) == NULL;
+        bad |= (error[0] != '\0'
+                ? cJSON_AddStringToObject(item, "error", error)
+                : cJSON_AddNullToObject(item, "error")) == NULL;
+        bad |= cJSON_AddNumberToObject(item, "durationMs",
+                                       (double) o->duration_ms) == NULL;
+        bad |= cJSON_AddBoolToObject(item, "unregistered",
+                                     o->unregistered != 0) == NULL;
+    }
+
+    text = bad ? NULL : cJSON_PrintUnformatted(list);
+    cJSON_Delete(list);
+
+    if (text == NULL) {
+        return NH_ENOMEM;
+    }
+
+    values[0] = id;
+    values[1] = provider;
+    values[2] = text;
+
+    rc = nh_db_exec(db, "SELECT * FROM nh_delivery_record_targets($1, $2, "
+                    "$3)", 3, values, &res);
+    cJSON_free(text);
+
+    if (rc != NH_OK) {
+        return rc;
+    }
+
+    *stored = 0;
+    *deactivated = 0;
+
+    if (PQntuples(res) == 1) {
+        *stored = nh_delivery_value(res, "status") != NULL;
+        value = nh_delivery_value(res, "deactivated");
+        *deactivated = value != NULL ? atoi(value) : 0;
+    }
+
     PQclear(res);
 
     return NH_OK;

@@ -34,4 +34,24 @@ void nh_lease_release(nh_lease_t *lease);
 int nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
     const nh_outcome_t *outcome, int *stored);
 
+/* One target's outcome, for nh_delivery_record_targets(). */
+typedef struct {
+    const char          *target;    /* NULL when the failure came first */
+    const nh_outcome_t  *outcome;
+} nh_target_outcome_t;
+
+/*
+ * Calls nh_delivery_record_targets() with the outcomes of one attempt
+ * that went to n >= 1 targets: one delivery-log row per target, SENT when
+ * at least one target was sent, else FAILED with the last target's error.
+ * The function also deactivates the devices of targets whose outcome is
+ * unregistered. Returns 0 and sets *stored to 1 when the outcome was
+ * stored (else 0, as for nh_delivery_record()) and *deactivated to the
+ * number of nh_device_deactivate() calls; NH_ENOMEM; NH_EAGAIN or
+ * NH_ERROR as nh_db_exec() does.
+ */
+int nh_delivery_record_targets(nh_db_t *db, const char *id,
+    const char *provider, const nh_target_outcome_t *targets, size_t n,
+    int *stored, int *deactivated);
+
 #endif /* NH_DELIVERY_H */

@@ -3,6 +3,7 @@
 #include "nh_error.h"
 #include "nh_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,6 +28,7 @@ static int nh_http_append(nh_http_request_t *req, const char *s,
 static int nh_http_configure(nh_http_t *http, nh_http_request_t *req);
 static void nh_http_finish(nh_http_t *http, CURL *easy, CURLcode code);
 static void nh_http_free_secret(char *s);
+static void nh_http_free_headers(struct curl_slist *headers);
 
 
 int
@@ -152,6 +154,82 @@ nh_http_request_add_field(nh_http_request_t *req, const char *name,
 }
 
 
+int
+nh_http_request_add_header(nh_http_request_t *req, const char *name,
+    const char *value)
+{
+    struct curl_slist  *list;
+    size_t              len;
+    char               *line;
+    int                 rc;
+
+    len = strlen(name) + strlen(value) + sizeof(": ");
+    line = malloc(len);
+    if (line == NULL) {
+        return NH_ENOMEM;
+    }
+
+    snprintf(line, len, "%s: %s", name, value);
+    rc = NH_ENOMEM;
+
+    /* The per-request list replaces the engine's, so it repeats the
+     * engine's "Expect:" line. */
+    if (req->headers == NULL) {
+        req->headers = curl_slist_append(NULL, "Expect:");
+        if (req->headers == NULL) {
+            goto done;
+        }
+    }
+
+    list = curl_slist_append(req->headers, line);
+    if (list == NULL) {
+        goto done;
+    }
+
+    req->headers = list;
+    rc = NH_OK;
+
+done:
+
+    nh_http_free_secret(line);
+    return rc;
+}
+
+
+int
+nh_http_request_set_content(nh_http_request_t *req,
+    const char *content_type, const char *data, size_t len)
+{
+    char  *form;
+
+    form = malloc(len + 1);
+    if (form == NULL) {
+        return NH_ENOMEM;
+    }
+
+    memcpy(form, data, len);
+    form[len] = '\0';
+
+    if (nh_http_request_add_header(req, "Content-Type", content_type)
+        != NH_OK)
+    {
+        free(form);
+        return NH_ENOMEM;
+    }
+
+    if (req->form != NULL) {
+        memset(req->form, 0, req->form_size);
+        free(req->form);
+    }
+
+    req->form = form;
+    req->form_len = len;
+    req->form_size = len + 1;
+
+    return NH_OK;
+}
+
+
 void
 nh_http_request_free(nh_http_request_t *req)
 {
@@ -171,6 +249,7 @@ nh_http_request_free(nh_http_request_t *req)
     free(req->url);
     free(req->username);
     nh_http_free_secret(req->password);
+    nh_http_free_headers(req->headers);
     free(req->body);
 
     if (req->form != NULL) {
@@ -290,7 +369,9 @@ nh_http_configure(nh_http_t *http, nh_http_request_t *req)
     bad |= curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, nh_http_write)
            != CURLE_OK;
     bad |= curl_easy_setopt(easy, CURLOPT_WRITEDATA, req) != CURLE_OK;
-    bad |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER, http->headers)
+    bad |= curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+                            req->headers != NULL ? req->headers
+                                                 : http->headers)
            != CURLE_OK;
     bad |= curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(easy, CURLOPT_POSTFIELDS,
@@ -458,4 +539,17 @@ nh_http_free_secret(char *s)
 
     memset(s, 0, strlen(s));
     free(s);
+}
+
+
+static void
+nh_http_free_headers(struct curl_slist *headers)
+{
+    struct curl_slist  *item;
+
+    for (item = headers; item != NULL; item = item->next) {
+        memset(item->data, 0, strlen(item->data));
+    }
+
+    curl_slist_free_all(headers);
 }

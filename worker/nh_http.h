@@ -23,6 +23,9 @@ struct nh_http_request_s {
     char             *url;
     char             *username;
     char             *password;     /* zeroed before it is freed */
+    /* Extra header lines; each is zeroed before it is freed, because an
+     * Authorization header contains a credential. */
+    struct curl_slist *headers;
     nh_http_done_pt   done;
     void             *data;
 
@@ -77,6 +80,20 @@ int nh_http_request_set_target(nh_http_request_t *req, const char *url,
  */
 int nh_http_request_add_field(nh_http_request_t *req, const char *name,
     const char *value);
+
+/*
+ * Appends the header line "name: value" to req. Returns 0 or NH_ENOMEM.
+ */
+int nh_http_request_add_header(nh_http_request_t *req, const char *name,
+    const char *value);
+
+/*
+ * Replaces the request body by a copy of len bytes of data, sent with the
+ * given Content-Type (a header line added with nh_http_request_add_header)
+ * instead of a form body. Returns 0 or NH_ENOMEM.
+ */
+int nh_http_request_set_content(nh_http_request_t *req,
+    const char *content_type, const char *data, size_t len);
 
 /*
  * Frees a request. A request still in flight is aborted first and its

@@ -145,6 +145,7 @@ nh_mailgun_provider(nh_mailgun_t *mg, nh_provider_t *provider)
     provider->name = "mailgun";
     provider->channel = "EMAIL";
     provider->ctx = mg;
+    provider->targets = NULL;
     provider->build = nh_mailgun_build;
     provider->classify = nh_mailgun_classify;
 }

@@ -14,10 +14,17 @@
 typedef struct {
     const char  *notification_id;
     const char  *tenant_id;
-    const char  *to;          /* recipient address; NULL when missing */
+    const char  *to;          /* recipient email address; NULL when missing */
+    const char  *to_json;     /* the whole stored "to" object as JSON text;
+                                 NULL when missing */
     const char  *subject;     /* NULL when missing */
     const char  *body;        /* plain text; NULL when missing */
     const char  *html;        /* NULL when the notification has none */
+    const char  *data;        /* the "data" object as JSON text; NULL when
+                                 missing */
+    /* The target of this request, one of the strings that the provider's
+     * targets() listed; NULL for a provider without targets(). */
+    const char  *target;
     int          attempts;    /* this attempt's number, from 1 */
 } nh_delivery_t;
 
@@ -39,6 +46,13 @@ typedef struct {
     char                 provider_message_id[NH_OUTCOME_ID_MAX];
     char                 error[NH_OUTCOME_ERROR_MAX];   /* "" when sent */
     int64_t              duration_ms;
+    /* Set when the provider no longer accepts the target (an FCM device
+     * token that is UNREGISTERED), so its device is deactivated. */
+    int                  unregistered;
+    /* Set by classify() when the request should be built and sent once
+     * more at once, because the provider rejected a credential that build()
+     * fetches again (an expired OAuth2 access token). */
+    int                  resend;
 } nh_outcome_t;
 
 typedef struct {
@@ -49,9 +63,23 @@ typedef struct {
     void        *ctx;
 
     /*
-     * Fills req (target and form fields) for delivery d. Returns 0, or
-     * NH_ERROR with out set to a permanent failure when d cannot be sent
-     * by this provider (a missing recipient, for example), or NH_ENOMEM.
+     * Optional. Lists the targets of d, for a channel whose notification
+     * goes to several addresses (the device tokens of a push). Each target
+     * gets its own request, built with d->target set to it, and its own
+     * delivery-log row. Returns 0 and an array of *n >= 1 malloc'ed
+     * strings in *targets, which the caller frees; NH_ERROR with out set
+     * to a permanent failure when d has no valid target; or NH_ENOMEM.
+     * When NULL, d is one request with d->target NULL.
+     */
+    int (*targets)(void *ctx, const nh_delivery_t *d, char ***targets,
+        size_t *n, nh_outcome_t *out);
+
+    /*
+     * Fills req (target and body) for delivery d. Returns 0 or NH_ENOMEM.
+     * Returns NH_ERROR with out set to a permanent failure when d cannot
+     * be sent by this provider (a missing recipient, for example), and
+     * NH_EAGAIN with out set to a transient failure when a credential
+     * could not be obtained now.
      */
     int (*build)(void *ctx, const nh_delivery_t *d, nh_http_request_t *req,
         nh_outcome_t *out);

@@ -41,6 +41,8 @@
 #define NH_WORKER_FLUSH_TIMEOUT_MS   5000
 /* Identical consume errors within this interval are counted, not logged. */
 #define NH_WORKER_ERROR_REPEAT_MS    10000
+/* Characters of a delivery target (a device token) shown in log lines. */
+#define NH_WORKER_TARGET_LOG_CHARS   8
 
 
 typedef enum {
@@ -51,6 +53,16 @@ typedef enum {
 
 typedef struct nh_worker_s  nh_worker_t;
 typedef struct nh_job_s     nh_job_t;
+
+/* One request of a job: the job's only one, or one per target that the
+ * provider's targets() listed. */
+typedef struct {
+    nh_job_t            *job;
+    char                *name;       /* NULL without targets() */
+    nh_http_request_t   *req;        /* in flight, else NULL */
+    nh_outcome_t         outcome;
+    int                  resent;     /* sent once more after a resend */
+} nh_worker_target_t;
 
 /* One consumed Kafka message, from its lease to its stored outcome. */
 struct nh_job_s {
@@ -64,7 +76,15 @@ struct nh_job_s {
     char                 id[NH_UUID_STR_LEN + 1];
     char                 tenant_id[NH_UUID_STR_LEN + 1];
     int                  attempt;
-    nh_http_request_t   *req;
+    /* Held from the lease until the job is freed, because a target that
+     * is sent once more is built again from it. */
+    nh_lease_t           lease;
+    nh_worker_target_t  *targets;    /* &single, or an array of n_targets */
+    nh_worker_target_t   single;
+    size_t               n_targets;
+    size_t               sending;    /* targets with a request in flight */
+    /* The notification's outcome: the first sent target's, else the last
+     * target's. */
     nh_outcome_t         outcome;
     int64_t              retry_at_ms;
     int64_t              backoff_ms;
@@ -129,13 +149,21 @@ static int nh_worker_message_id(const rd_kafka_message_t *msg,
     char id[NH_UUID_STR_LEN + 1]);
 static void nh_worker_run_jobs(nh_worker_t *w);
 static void nh_worker_lease(nh_worker_t *w, nh_job_t *job);
-static int nh_worker_send(nh_worker_t *w, nh_job_t *job,
-    const nh_lease_t *lease);
+static void nh_worker_start_targets(nh_worker_t *w, nh_job_t *job);
+static int nh_worker_send(nh_worker_t *w, nh_worker_target_t *target);
 static void nh_worker_on_response(nh_http_request_t *req);
 static void nh_worker_record(nh_worker_t *w, nh_job_t *job);
+static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
+    int *stored, int *deactivated);
+static void nh_worker_summarize(nh_job_t *job);
 static void nh_worker_log_outcome(nh_job_t *job, int stored);
+static void nh_worker_log_targets(nh_job_t *job, int deactivated);
+static const char *nh_worker_target_label(const char *name, char *buf,
+    size_t size);
 static void nh_worker_fail_job(nh_job_t *job, int transient,
     const char *error);
+static void nh_worker_fail_target(nh_worker_target_t *target,
+    int transient, const char *error);
 static void nh_worker_retry_later(nh_job_t *job);
 static void nh_worker_finish(nh_worker_t *w, nh_job_t *job);
 static void nh_worker_mark_done(nh_worker_t *w, int32_t partition,
@@ -851,6 +879,7 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
 {
     nh_lease_t   lease;
     const char  *sqlstate;
+    char         error[NH_OUTCOME_ERROR_MAX];
     int          rc;
 
     rc = nh_delivery_lease(w->db, job->id, w->conf->lease_seconds, &lease);
@@ -897,6 +926,7 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    job->lease = lease;
     job->attempt = lease.delivery.attempts;
     if (lease.delivery.tenant_id != NULL) {
         snprintf(job->tenant_id, sizeof(job->tenant_id), "%s",
@@ -914,56 +944,134 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
     if (lease.channel == NULL
         || strcmp(lease.channel, w->provider->channel) != 0)
     {
-        snprintf(job->outcome.error, sizeof(job->outcome.error),
+        snprintf(error, sizeof(error),
                  "channel %s is not delivered by the %s worker",
                  lease.channel != NULL ? lease.channel : "(none)",
                  w->provider->name);
-        nh_worker_fail_job(job, 0, NULL);
-    } else if (nh_worker_send(w, job, &lease) == NH_OK) {
-        job->state = NH_JOB_SEND;
+        nh_worker_fail_job(job, 0, error);
+        return;
     }
 
-    nh_lease_release(&lease);
+    nh_worker_start_targets(w, job);
 }
 
 
 /*
- * Builds the provider request and starts it. On failure the job gets a
- * FAILED outcome to record, and NH_ERROR is returned.
+ * Lists the job's targets and starts a request for each. The job waits in
+ * NH_JOB_SEND while any request is in flight; targets whose request could
+ * not be built or started have a FAILED outcome already.
+ */
+static void
+nh_worker_start_targets(nh_worker_t *w, nh_job_t *job)
+{
+    const nh_provider_t  *provider = w->provider;
+    nh_worker_target_t   *targets;
+    nh_outcome_t          failure;
+    char                **names;
+    size_t                n, i;
+    int                   rc;
+
+    names = NULL;
+    n = 1;
+
+    if (provider->targets != NULL) {
+        memset(&failure, 0, sizeof(nh_outcome_t));
+
+        rc = provider->targets(provider->ctx, &job->lease.delivery, &names,
+                               &n, &failure);
+        if (rc == NH_ERROR) {
+            nh_worker_fail_job(job, 0, failure.error);
+            return;
+        }
+
+        if (rc != NH_OK) {
+            nh_worker_fail_job(job, 1, "out of memory");
+            return;
+        }
+    }
+
+    if (n == 1) {
+        targets = &job->single;
+        memset(targets, 0, sizeof(nh_worker_target_t));
+    } else {
+        targets = calloc(n, sizeof(nh_worker_target_t));
+        if (targets == NULL) {
+            for (i = 0; i < n; i++) {
+                free(names[i]);
+            }
+
+            free(names);
+            nh_worker_fail_job(job, 1, "out of memory");
+            return;
+        }
+    }
+
+    /* The target strings move into the targets. */
+    for (i = 0; i < n; i++) {
+        targets[i].job = job;
+        targets[i].name = names != NULL ? names[i] : NULL;
+    }
+
+    free(names);
+
+    job->targets = targets;
+    job->n_targets = n;
+    job->sending = 0;
+
+    for (i = 0; i < n; i++) {
+        if (nh_worker_send(w, &targets[i]) == NH_OK) {
+            job->sending++;
+        }
+    }
+
+    if (job->sending > 0) {
+        job->state = NH_JOB_SEND;
+    }
+}
+
+
+/*
+ * Builds the provider request of one target and starts it. On failure the
+ * target gets a FAILED outcome to record, and NH_ERROR is returned.
  */
 static int
-nh_worker_send(nh_worker_t *w, nh_job_t *job, const nh_lease_t *lease)
+nh_worker_send(nh_worker_t *w, nh_worker_target_t *target)
 {
     const nh_provider_t  *provider = w->provider;
     nh_http_request_t    *req;
+    nh_delivery_t         d;
     int                   rc;
 
     if (nh_http_request_create(&req) != NH_OK) {
-        nh_worker_fail_job(job, 1, "out of memory");
+        nh_worker_fail_target(target, 1, "out of memory");
         return NH_ERROR;
     }
 
-    rc = provider->build(provider->ctx, &lease->delivery, req, &job->outcome);
+    d = target->job->lease.delivery;
+    d.target = target->name;
 
-    if (rc == NH_ERROR) {
-        nh_worker_fail_job(job, 0, NULL);
+    memset(&target->outcome, 0, sizeof(nh_outcome_t));
+    rc = provider->build(provider->ctx, &d, req, &target->outcome);
+
+    if (rc == NH_ERROR || rc == NH_EAGAIN) {
+        nh_worker_fail_target(target, rc == NH_EAGAIN, NULL);
         goto failed;
     }
 
     if (rc != NH_OK) {
-        nh_worker_fail_job(job, 1, "out of memory");
+        nh_worker_fail_target(target, 1, "out of memory");
         goto failed;
     }
 
     req->done = nh_worker_on_response;
-    req->data = job;
+    req->data = target;
 
     if (nh_http_submit(w->http, req) != NH_OK) {
-        nh_worker_fail_job(job, 1, "HTTP request could not be started");
+        nh_worker_fail_target(target, 1, "HTTP request could not be started");
         goto failed;
     }
 
-    job->req = req;
+    target->req = req;
     return NH_OK;
 
 failed:
@@ -976,13 +1084,35 @@ failed:
 static void
 nh_worker_on_response(nh_http_request_t *req)
 {
-    nh_job_t     *job = req->data;
-    nh_worker_t  *w = job->worker;
+    nh_worker_target_t  *target = req->data;
+    nh_job_t            *job = target->job;
+    nh_worker_t         *w = job->worker;
+    char                 label[NH_WORKER_TARGET_LOG_CHARS + 4];
 
-    w->provider->classify(w->provider->ctx, req, &job->outcome);
+    w->provider->classify(w->provider->ctx, req, &target->outcome);
 
     nh_http_request_free(req);
-    job->req = NULL;
+    target->req = NULL;
+
+    if (target->outcome.resend && !target->resent) {
+        target->resent = 1;
+
+        nh_log(NH_LOG_INFO, "provider rejected the credential, sending "
+               "again", "notification_id=%s tenant_id=%s target=%s "
+               "http_status=%ld error=%s", job->id, job->tenant_id,
+               nh_worker_target_label(target->name, label, sizeof(label)),
+               target->outcome.http_status,
+               nh_log_quote(target->outcome.error));
+
+        if (nh_worker_send(w, target) == NH_OK) {
+            return;
+        }
+    }
+
+    job->sending--;
+    if (job->sending > 0) {
+        return;
+    }
 
     job->state = NH_JOB_RECORD;
     job->retry_at_ms = 0;
@@ -993,10 +1123,17 @@ nh_worker_on_response(nh_http_request_t *req)
 static void
 nh_worker_record(nh_worker_t *w, nh_job_t *job)
 {
-    int  rc, stored;
+    int  rc, stored, deactivated;
 
-    rc = nh_delivery_record(w->db, job->id, w->provider->name,
-                            &job->outcome, &stored);
+    nh_worker_summarize(job);
+    deactivated = 0;
+
+    if (w->provider->targets == NULL) {
+        rc = nh_delivery_record(w->db, job->id, w->provider->name,
+                                &job->outcome, &stored);
+    } else {
+        rc = nh_worker_record_targets(w, job, &stored, &deactivated);
+    }
 
     if (rc == NH_EAGAIN) {
         nh_log(NH_LOG_DEBUG, "outcome write postponed", "notification_id=%s "
@@ -1016,8 +1153,120 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    if (stored && w->provider->targets != NULL) {
+        nh_worker_log_targets(job, deactivated);
+    }
+
     nh_worker_log_outcome(job, stored);
     nh_worker_finish(w, job);
+}
+
+
+/*
+ * Records the outcomes of every target with nh_delivery_record_targets().
+ * Returns its result, with NH_EAGAIN in place of NH_ENOMEM so that the
+ * write is tried again later.
+ */
+static int
+nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int *stored,
+    int *deactivated)
+{
+    nh_target_outcome_t  *list;
+    size_t                i;
+    int                   rc;
+
+    list = calloc(job->n_targets, sizeof(nh_target_outcome_t));
+    if (list == NULL) {
+        return NH_EAGAIN;
+    }
+
+    for (i = 0; i < job->n_targets; i++) {
+        list[i].target = job->targets[i].name;
+        list[i].outcome = &job->targets[i].outcome;
+    }
+
+    rc = nh_delivery_record_targets(w->db, job->id, w->provider->name, list,
+                                    job->n_targets, stored, deactivated);
+    free(list);
+
+    return rc == NH_ENOMEM ? NH_EAGAIN : rc;
+}
+
+
+/* Sets the job's outcome from its targets' outcomes. */
+static void
+nh_worker_summarize(nh_job_t *job)
+{
+    size_t  i;
+
+    for (i = 0; i < job->n_targets; i++) {
+        if (job->targets[i].outcome.status == NH_OUTCOME_SENT) {
+            job->outcome = job->targets[i].outcome;
+            return;
+        }
+    }
+
+    job->outcome = job->targets[job->n_targets - 1].outcome;
+}
+
+
+/* Logs each target's outcome and the devices deactivated. */
+static void
+nh_worker_log_targets(nh_job_t *job, int deactivated)
+{
+    const nh_outcome_t  *o;
+    char                 label[NH_WORKER_TARGET_LOG_CHARS + 4];
+    char                 http_status[24];
+    size_t               i;
+
+    for (i = 0; i < job->n_targets; i++) {
+        o = &job->targets[i].outcome;
+
+        if (o->http_status > 0) {
+            snprintf(http_status, sizeof(http_status), "%ld",
+                     o->http_status);
+        } else {
+            snprintf(http_status, sizeof(http_status), "null");
+        }
+
+        nh_log(o->status == NH_OUTCOME_SENT ? NH_LOG_INFO : NH_LOG_WARN,
+               o->status == NH_OUTCOME_SENT ? "target sent"
+                                            : "target failed",
+               "notification_id=%s tenant_id=%s target=%s http_status=%s "
+               "unregistered=%s error=%s", job->id, job->tenant_id,
+               nh_worker_target_label(job->targets[i].name, label,
+                                      sizeof(label)),
+               http_status, o->unregistered ? "true" : "false",
+               nh_log_quote(o->error[0] ? o->error : NULL));
+    }
+
+    if (deactivated > 0) {
+        nh_log(NH_LOG_INFO, "devices deactivated", "notification_id=%s "
+               "tenant_id=%s count=%d", job->id, job->tenant_id,
+               deactivated);
+    }
+}
+
+
+/*
+ * Writes the first NH_WORKER_TARGET_LOG_CHARS characters of a target and
+ * "...", because a device token is a delivery credential and is not
+ * logged whole.
+ */
+static const char *
+nh_worker_target_label(const char *name, char *buf, size_t size)
+{
+    if (name == NULL) {
+        return "null";
+    }
+
+    if (strlen(name) <= NH_WORKER_TARGET_LOG_CHARS) {
+        snprintf(buf, size, "%s", name);
+    } else {
+        snprintf(buf, size, "%.*s...", NH_WORKER_TARGET_LOG_CHARS, name);
+    }
+
+    return nh_log_quote(buf);
 }
 
 
@@ -1060,21 +1309,42 @@ nh_worker_log_outcome(nh_job_t *job, int stored)
 
 
 /*
- * Sets a FAILED outcome with no HTTP exchange. error NULL keeps the text
- * already in the outcome.
+ * Gives the job one target without a request, with a FAILED outcome, so
+ * that the failure is recorded like a provider's.
  */
 static void
 nh_worker_fail_job(nh_job_t *job, int transient, const char *error)
 {
-    job->outcome.status = NH_OUTCOME_FAILED;
-    job->outcome.transient = transient;
-    job->outcome.http_status = 0;
-    job->outcome.provider_message_id[0] = '\0';
-    job->outcome.duration_ms = 0;
+    memset(&job->single, 0, sizeof(nh_worker_target_t));
+    job->single.job = job;
+    job->targets = &job->single;
+    job->n_targets = 1;
+    job->sending = 0;
+
+    nh_worker_fail_target(&job->single, transient, error);
+}
+
+
+/*
+ * Sets a FAILED outcome with no HTTP exchange. error NULL keeps the text
+ * already in the outcome.
+ */
+static void
+nh_worker_fail_target(nh_worker_target_t *target, int transient,
+    const char *error)
+{
+    nh_outcome_t  *o = &target->outcome;
+
+    o->status = NH_OUTCOME_FAILED;
+    o->transient = transient;
+    o->http_status = 0;
+    o->provider_message_id[0] = '\0';
+    o->duration_ms = 0;
+    o->unregistered = 0;
+    o->resend = 0;
 
     if (error != NULL) {
-        snprintf(job->outcome.error, sizeof(job->outcome.error), "%s",
-                 error);
+        snprintf(o->error, sizeof(o->error), "%s", error);
     }
 }
 
@@ -1171,12 +1441,24 @@ nh_worker_unlink(nh_worker_t *w, nh_job_t *job)
 }
 
 
-/* Frees a job, aborting its request if one is in flight. */
+/* Frees a job, aborting its requests that are in flight. */
 static void
 nh_worker_free_job(nh_worker_t *w, nh_job_t *job)
 {
+    size_t  i;
+
     nh_worker_unlink(w, job);
-    nh_http_request_free(job->req);
+
+    for (i = 0; i < job->n_targets; i++) {
+        nh_http_request_free(job->targets[i].req);
+        free(job->targets[i].name);
+    }
+
+    if (job->targets != &job->single) {
+        free(job->targets);
+    }
+
+    nh_lease_release(&job->lease);
     free(job);
 }
 

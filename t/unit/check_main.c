@@ -25,6 +25,7 @@ main(void)
     srunner_add_suite(runner, nh_json_suite());
     srunner_add_suite(runner, nh_tz_suite());
     srunner_add_suite(runner, nh_quiet_suite());
+    srunner_add_suite(runner, nh_fcm_suite());
 
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);
