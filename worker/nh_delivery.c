@@ -51,6 +51,12 @@ nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
     out->delivery.html = nh_delivery_value(res, "html");
     out->delivery.data = nh_delivery_value(res, "data");
 
+    out->priority = nh_delivery_value(res, "priority");
+    out->channel_enabled = nh_delivery_value(res, "channel_enabled");
+    out->quiet_start = nh_delivery_value(res, "quiet_start");
+    out->quiet_end = nh_delivery_value(res, "quiet_end");
+    out->quiet_timezone = nh_delivery_value(res, "quiet_timezone");
+
     attempts = nh_delivery_value(res, "attempts");
     out->delivery.attempts = attempts != NULL ? atoi(attempts) : 0;
 
@@ -63,6 +69,35 @@ nh_lease_release(nh_lease_t *lease)
 {
     PQclear(lease->res);
     memset(lease, 0, sizeof(nh_lease_t));
+}
+
+
+int
+nh_delivery_decide(nh_db_t *db, const char *id, const char *status,
+    const char *reason, int64_t until_sec, int *stored)
+{
+    PGresult    *res;
+    const char  *values[4];
+    char         until[32];
+    int          rc;
+
+    snprintf(until, sizeof(until), "%lld", (long long) until_sec);
+
+    values[0] = id;
+    values[1] = status;
+    values[2] = reason;
+    values[3] = strcmp(status, "SCHEDULED") == 0 ? until : NULL;
+
+    rc = nh_db_exec(db, "SELECT nh_delivery_decide($1, $2, $3,"
+                    " to_timestamp($4::bigint))", 4, values, &res);
+    if (rc != NH_OK) {
+        return rc;
+    }
+
+    *stored = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+    PQclear(res);
+
+    return NH_OK;
 }
 
 

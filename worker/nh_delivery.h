@@ -11,6 +11,13 @@ typedef struct {
     /* Strings point into res; notification_id into the caller's id. */
     nh_delivery_t   delivery;
     const char     *channel;
+    const char     *priority;
+    /* The recipient's preferences: "t", "f" or NULL (no preferences). */
+    const char     *channel_enabled;
+    /* Quiet hours in minutes after midnight, or NULL, and their zone. */
+    const char     *quiet_start;
+    const char     *quiet_end;
+    const char     *quiet_timezone;
 } nh_lease_t;
 
 /*
@@ -33,6 +40,15 @@ void nh_lease_release(nh_lease_t *lease);
  */
 int nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
     const nh_outcome_t *outcome, int *stored);
+
+/*
+ * Calls nh_delivery_decide() for a notification that is not sent now:
+ * status "SKIPPED" or "SCHEDULED" until until_sec, with the reason in its
+ * delivery log. Returns 0 and sets *stored as nh_delivery_record() does;
+ * NH_EAGAIN or NH_ERROR as nh_db_exec() does.
+ */
+int nh_delivery_decide(nh_db_t *db, const char *id, const char *status,
+    const char *reason, int64_t until_sec, int *stored);
 
 /* One target's outcome, for nh_delivery_record_targets(). */
 typedef struct {

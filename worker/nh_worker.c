@@ -7,6 +7,7 @@
 #include "nh_kafka.h"
 #include "nh_offsets.h"
 #include "nh_outbox.h"
+#include "nh_prefs.h"
 #include "nh_time.h"
 #include "nh_uuid.h"
 
@@ -43,6 +44,8 @@
 #define NH_WORKER_ERROR_REPEAT_MS    10000
 /* Characters of a delivery target (a device token) shown in log lines. */
 #define NH_WORKER_TARGET_LOG_CHARS   8
+/* Time zones of quiet hours kept loaded. */
+#define NH_WORKER_ZONES              256
 
 
 typedef enum {
@@ -86,6 +89,8 @@ struct nh_job_s {
     /* The notification's outcome: the first sent target's, else the last
      * target's. */
     nh_outcome_t         outcome;
+    /* Whether the recipient's preferences let it be sent now. */
+    nh_gate_t            gate;
     int64_t              retry_at_ms;
     int64_t              backoff_ms;
 };
@@ -96,6 +101,7 @@ struct nh_worker_s {
     nh_db_t                 *db;
     nh_http_t               *http;
     nh_offsets_t            *offsets;
+    nh_zone_cache_t         *zones;
     rd_kafka_t              *consumer;
     rd_kafka_t              *producer;
     rd_kafka_queue_t        *consumer_queue;
@@ -153,6 +159,7 @@ static void nh_worker_start_targets(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_send(nh_worker_t *w, nh_worker_target_t *target);
 static void nh_worker_on_response(nh_http_request_t *req);
 static void nh_worker_record(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_record_decision(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
     int *stored, int *deactivated);
 static void nh_worker_summarize(nh_job_t *job);
@@ -252,6 +259,7 @@ nh_worker_start(nh_worker_t *w)
     }
 
     if (nh_offsets_create(&w->offsets) != NH_OK
+        || nh_zone_cache_create(NULL, NH_WORKER_ZONES, &w->zones) != NH_OK
         || nh_http_create(&w->http, conf->http_connect_timeout_ms,
                           conf->http_timeout_ms, conf->name) != NH_OK
         || nh_db_create(conf->pg_dsn, &w->db) != NH_OK)
@@ -443,6 +451,7 @@ nh_worker_close(nh_worker_t *w)
 
     nh_http_destroy(w->http);
     nh_db_destroy(w->db);
+    nh_zone_cache_destroy(w->zones);
     nh_offsets_destroy(w->offsets);
 
     nh_worker_wake_fd = -1;
@@ -952,6 +961,20 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    /* A skipped or deferred notification is recorded without a request. */
+
+    if (nh_gate_check(w->zones, &job->lease, nh_time_now_ms() / 1000,
+                      &job->gate)
+        != NH_OK)
+    {
+        nh_worker_fail_job(job, 1, "out of memory");
+        return;
+    }
+
+    if (job->gate.action != NH_GATE_SEND) {
+        return;
+    }
+
     nh_worker_start_targets(w, job);
 }
 
@@ -1125,6 +1148,11 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
 {
     int  rc, stored, deactivated;
 
+    if (job->gate.action != NH_GATE_SEND) {
+        nh_worker_record_decision(w, job);
+        return;
+    }
+
     nh_worker_summarize(job);
     deactivated = 0;
 
@@ -1158,6 +1186,49 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
     }
 
     nh_worker_log_outcome(job, stored);
+    nh_worker_finish(w, job);
+}
+
+
+/* Records a notification that the recipient's preferences hold back. */
+static void
+nh_worker_record_decision(nh_worker_t *w, nh_job_t *job)
+{
+    const char  *status;
+    int          rc, stored;
+
+    status = job->gate.action == NH_GATE_SKIP ? "SKIPPED" : "SCHEDULED";
+
+    rc = nh_delivery_decide(w->db, job->id, status, job->gate.reason,
+                            job->gate.until_sec, &stored);
+
+    if (rc != NH_OK) {
+        nh_log(rc == NH_EAGAIN ? NH_LOG_DEBUG : NH_LOG_ERROR,
+               "outcome write postponed", "notification_id=%s tenant_id=%s "
+               "status=%s retry_in_ms=%lld error=%s", job->id, job->tenant_id,
+               status, (long long) job->backoff_ms,
+               nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+    }
+
+    if (!stored) {
+        nh_log(NH_LOG_WARN, "outcome not stored, notification no longer "
+               "processing", "notification_id=%s tenant_id=%s status=%s",
+               job->id, job->tenant_id, status);
+
+    } else if (job->gate.action == NH_GATE_SKIP) {
+        nh_log(NH_LOG_INFO, "notification skipped", "notification_id=%s "
+               "tenant_id=%s reason=%s", job->id, job->tenant_id,
+               nh_log_quote(job->gate.reason));
+
+    } else {
+        nh_log(NH_LOG_INFO, "notification deferred", "notification_id=%s "
+               "tenant_id=%s until=%lld reason=%s", job->id, job->tenant_id,
+               (long long) job->gate.until_sec,
+               nh_log_quote(job->gate.reason));
+    }
+
     nh_worker_finish(w, job);
 }
 
