@@ -3,8 +3,8 @@
 -- the values of the benchmark's request body.
 --
 -- :tenant_id is the benchmark tenant's id. bench/run passes it with
--- -D tenant_id=..., and with -M extended pgbench sends it as a text bind
--- parameter, as the module does.
+-- -D tenant_id=..., and with -M prepared pgbench sends it as a text bind
+-- parameter of a prepared statement, as the module does.
 --
 -- Differences from the module's request:
 --   * gen_random_uuid() makes a version 4 (random) UUID, while the module

@@ -15,6 +15,15 @@ if body_file and body_file ~= "" then
     wrk.headers["Content-Type"] = "application/json"
 end
 
+-- With NH_BENCH_DELAY_MS, each connection waits that many milliseconds
+-- before each request, which paces the load below the server's maximum.
+local delay_ms = tonumber(os.getenv("NH_BENCH_DELAY_MS") or "")
+if delay_ms and delay_ms > 0 then
+    function delay()
+        return delay_ms
+    end
+end
+
 local api_key = os.getenv("NH_BENCH_API_KEY")
 if api_key and api_key ~= "" then
     wrk.headers["X-API-Key"] = api_key
