@@ -11,8 +11,8 @@
 
 /*
  * A route: a path pattern in which each "*" matches one non-empty segment
- * and captures it into ctx->path_ids, the methods, and whether the route
- * takes a JSON body.
+ * and captures it into ctx->path_ids, the methods, and the body the route
+ * takes: none (0), JSON or a form.
  */
 typedef struct {
     ngx_str_t                     pattern;
@@ -134,6 +134,11 @@ static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
       ngx_http_notifyhub_device_create },
     { ngx_string("/api/recipients/*/devices/*"), NGX_HTTP_DELETE, 0,
       ngx_http_notifyhub_device_delete },
+
+    { ngx_string("/api/providers/mailgun/events"), NGX_HTTP_POST,
+      NGX_HTTP_NOTIFYHUB_BODY_JSON, ngx_http_notifyhub_mailgun_events },
+    { ngx_string("/api/providers/twilio/status"), NGX_HTTP_POST,
+      NGX_HTTP_NOTIFYHUB_BODY_FORM, ngx_http_notifyhub_twilio_status },
 
     { ngx_string("/healthz"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
       ngx_http_notifyhub_healthz },
@@ -279,6 +284,27 @@ static ngx_command_t  ngx_http_notifyhub_commands[] = {
       offsetof(ngx_http_notifyhub_main_conf_t, cursor_secret),
       NULL },
 
+    { ngx_string("notifyhub_mailgun_signing_key"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, mailgun_signing_key),
+      NULL },
+
+    { ngx_string("notifyhub_twilio_auth_token"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, twilio_auth_token),
+      NULL },
+
+    { ngx_string("notifyhub_public_url"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_notifyhub_main_conf_t, public_url),
+      NULL },
+
       ngx_null_command
 };
 
@@ -378,8 +404,12 @@ ngx_http_notifyhub_handler(ngx_http_request_t *r)
         if (rc == NGX_HTTP_UNSUPPORTED_MEDIA_TYPE) {
             return ngx_http_notifyhub_send_error(r, rc,
                              "unsupported_media_type",
-                             "the request body must be JSON with "
-                             "Content-Type: application/json");
+                             ctx->takes_body == NGX_HTTP_NOTIFYHUB_BODY_FORM
+                             ? "the request body must be a form with "
+                               "Content-Type: "
+                               "application/x-www-form-urlencoded"
+                             : "the request body must be JSON with "
+                               "Content-Type: application/json");
         }
 
         if (rc != NGX_OK) {
@@ -565,9 +595,11 @@ ngx_http_notifyhub_match(ngx_str_t *pattern, ngx_str_t *uri,
 static ngx_int_t
 ngx_http_notifyhub_check_body(ngx_http_request_t *r)
 {
-    u_char           *p, *last;
-    ngx_int_t         rc, status;
-    ngx_table_elt_t  *ct;
+    u_char                    *p, *last;
+    ngx_str_t                  type;
+    ngx_int_t                  rc, status;
+    ngx_table_elt_t           *ct;
+    ngx_http_notifyhub_ctx_t  *ctx;
 
     status = NGX_HTTP_UNSUPPORTED_MEDIA_TYPE;
 
@@ -581,17 +613,25 @@ ngx_http_notifyhub_check_body(ngx_http_request_t *r)
         goto failed;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_notifyhub_module);
+
+    if (ctx->takes_body == NGX_HTTP_NOTIFYHUB_BODY_FORM) {
+        ngx_str_set(&type, "application/x-www-form-urlencoded");
+
+    } else {
+        ngx_str_set(&type, "application/json");
+    }
+
     p = ct->value.data;
     last = p + ct->value.len;
 
-    if (ct->value.len < sizeof("application/json") - 1
-        || ngx_strncasecmp(p, (u_char *) "application/json",
-                           sizeof("application/json") - 1) != 0)
+    if (ct->value.len < type.len
+        || ngx_strncasecmp(p, type.data, type.len) != 0)
     {
         goto failed;
     }
 
-    p += sizeof("application/json") - 1;
+    p += type.len;
 
     while (p < last && *p == ' ') {
         p++;
@@ -623,6 +663,12 @@ ngx_http_notifyhub_body_handler(ngx_http_request_t *r)
 
     if (ngx_http_notifyhub_read_body(r, ctx) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* A form body is parsed by its handler. */
+    if (ctx->takes_body == NGX_HTTP_NOTIFYHUB_BODY_FORM) {
+        ctx->handler(r, ctx);
         return;
     }
 

@@ -15,6 +15,9 @@
 
 #define NGX_HTTP_NOTIFYHUB_REQUEST_ID_MAX  128
 #define NGX_HTTP_NOTIFYHUB_UNPROCESSABLE   422
+/* The request bodies that routes take. */
+#define NGX_HTTP_NOTIFYHUB_BODY_JSON       1
+#define NGX_HTTP_NOTIFYHUB_BODY_FORM       2
 /* The most "*" segments a route pattern captures. */
 #define NGX_HTTP_NOTIFYHUB_PATH_IDS        2
 
@@ -49,6 +52,12 @@ typedef struct {
     time_t                     session_ttl;
 
     ngx_str_t                  cursor_secret;    /* HMAC key of cursors */
+
+    /* Provider callbacks: the secrets that sign them, and the URL that
+     * Twilio signs (scheme, host and port that Twilio requests). */
+    ngx_str_t                  mailgun_signing_key;
+    ngx_str_t                  twilio_auth_token;
+    ngx_str_t                  public_url;
 
     ngx_shm_zone_t            *key_cache_zone;
     time_t                     key_cache_ttl;
@@ -466,6 +475,12 @@ void ngx_http_notifyhub_device_list(ngx_http_request_t *r,
 void ngx_http_notifyhub_device_create(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 void ngx_http_notifyhub_device_delete(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
+/* ngx_http_notifyhub_callbacks.c */
+void ngx_http_notifyhub_mailgun_events(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_twilio_status(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
 /* ngx_http_notifyhub_bulk.c */

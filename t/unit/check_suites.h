@@ -14,5 +14,6 @@ Suite *nh_json_suite(void);
 Suite *nh_tz_suite(void);
 Suite *nh_quiet_suite(void);
 Suite *nh_fcm_suite(void);
+Suite *nh_callback_suite(void);
 
 #endif /* CHECK_SUITES_H */
