@@ -38,6 +38,7 @@ WORKER_MAINS := $(wildcard worker/main_*.c)
 WORKER_SRCS := $(filter-out $(WORKER_MAINS),$(wildcard worker/*.c))
 WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 WORKERS := $(sort $(BUILD)/notifyhub-email $(BUILD)/notifyhub-push \
+                  $(BUILD)/notifyhub-sms \
                   $(WORKER_MAINS:worker/main_%.c=$(BUILD)/notifyhub-%))
 WORKER_LIBS := -lrdkafka -lpq -lcurl -lcjson -lcrypto -lpthread -lm
 
@@ -162,9 +163,12 @@ bench:
 	@if [ -x bench/run ]; then bench/run; else echo "bench/run does not exist yet" >&2; exit 1; fi
 
 # Bulk ingestion and list reads on the bench stack, about 2 minutes.
-.PHONY: bench-more
+.PHONY: bench-more bench-delivery
 bench-more:
 	bench/run-reads-bulk
+
+bench-delivery:
+	bench/run-delivery
 
 clean:
 	rm -rf $(BUILD)

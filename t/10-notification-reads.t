@@ -22,9 +22,15 @@ use NotifyHub::Test;
 require_stack();
 
 # The list blocks expect the PUSH and the SMS notifications to stay
-# PENDING, so the push worker is stopped while this file runs.
-stack('stop', 'push') or BAIL_OUT('cannot stop the push worker');
-END { stack('start', 'push') }
+# PENDING, so the push and SMS workers are stopped while this file runs.
+stack('stop', 'push', 'sms')
+    or BAIL_OUT('cannot stop the push and SMS workers');
+
+END {
+    local $?;
+
+    stack('start', 'push', 'sms');
+}
 
 my $run = int(time) . "-$$";
 my $owner = signup_owner();
@@ -81,7 +87,7 @@ sub email_to {
 }
 
 
-# No SMS worker runs, so an SMS stays PENDING.
+# The SMS worker is stopped, so an SMS stays PENDING.
 sub sms {
     return (channel => 'SMS', to => { phone => '+14155550100' },
             content => { body => 'Reads' });

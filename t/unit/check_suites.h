@@ -15,5 +15,6 @@ Suite *nh_tz_suite(void);
 Suite *nh_quiet_suite(void);
 Suite *nh_fcm_suite(void);
 Suite *nh_callback_suite(void);
+Suite *nh_twilio_suite(void);
 
 #endif /* CHECK_SUITES_H */
