@@ -14,6 +14,10 @@
   rows.py bulk-body COUNT
       The JSON body of one bulk request with COUNT email items.
 
+  rows.py slow-body COUNT MS
+      The same with items to slow-MS@... addresses, to which the fake
+      Mailgun replies after MS milliseconds, for bench/run-delivery.
+
 The ids are time-ordered version 7 UUIDs, as the module generates them.
 """
 
@@ -90,12 +94,22 @@ def bulk_body(count):
               separators=(",", ":"))
 
 
+def slow_body(count, ms):
+    items = [{"channel": "EMAIL",
+              "to": {"email": "slow-%d@bench-%d.example.com" % (ms, i)},
+              "content": {"subject": "s", "body": "b"}}
+             for i in range(count)]
+    json.dump({"notifications": items}, sys.stdout, separators=(",", ":"))
+
+
 def main():
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     if mode in ("ingest", "mixed") and len(sys.argv) == 4:
         (ingest if mode == "ingest" else mixed)(sys.argv[2], int(sys.argv[3]))
     elif mode == "bulk-body" and len(sys.argv) == 3:
         bulk_body(int(sys.argv[2]))
+    elif mode == "slow-body" and len(sys.argv) == 4:
+        slow_body(int(sys.argv[2]), int(sys.argv[3]))
     else:
         sys.exit(__doc__)
 
