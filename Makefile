@@ -40,6 +40,7 @@ WORKER_OBJS := $(WORKER_SRCS:%.c=$(BUILD)/%.o)
 WORKERS := $(sort $(BUILD)/notifyhub-email $(BUILD)/notifyhub-push \
                   $(BUILD)/notifyhub-sms \
                   $(WORKER_MAINS:worker/main_%.c=$(BUILD)/notifyhub-%))
+KAFKA_TAIL := $(BUILD)/kafka-tail
 WORKER_LIBS := -lrdkafka -lpq -lcurl -lcjson -lcrypto -lpthread -lm
 
 UNIT_SRCS := $(wildcard t/unit/*.c)
@@ -63,7 +64,7 @@ MODULE_FILE_LIST := $(BUILD)/module-files.list
 
 all: build
 
-build: $(LIBNHCOMMON) $(MODULE_SO) $(WORKERS)
+build: $(LIBNHCOMMON) $(MODULE_SO) $(WORKERS) $(KAFKA_TAIL)
 
 deps:
 	scripts/deps
@@ -89,6 +90,11 @@ $(BUILD)/worker/%.o: worker/%.c
 
 $(BUILD)/notifyhub-%: $(BUILD)/worker/main_%.o $(WORKER_OBJS) $(LIBNHCOMMON)
 	$(CC) $(NH_CFLAGS) -o $@ $^ $(WORKER_LIBS)
+
+# A test tool that prints what a Kafka topic holds.
+$(KAFKA_TAIL): t/tools/kafka_tail.c
+	@mkdir -p $(@D)
+	$(CC) $(NH_CFLAGS) -o $@ $< -lrdkafka
 
 $(BUILD)/t/unit/%.o: t/unit/%.c
 	@mkdir -p $(@D)

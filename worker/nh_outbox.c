@@ -180,6 +180,11 @@ nh_outbox_delivered(rd_kafka_t *rk, const rd_kafka_message_t *msg,
         return;
     }
 
+    /* A message with an opaque counts its failure there (nh_events.c). */
+    if (msg->_private != NULL) {
+        (*(int *) msg->_private)++;
+    }
+
     len = 0;
     if (msg->key != NULL) {
         len = msg->key_len < sizeof(id) ? (int) msg->key_len

@@ -3,6 +3,7 @@
 #include "nh_db.h"
 #include "nh_delivery.h"
 #include "nh_error.h"
+#include "nh_events.h"
 #include "nh_http.h"
 #include "nh_kafka.h"
 #include "nh_offsets.h"
@@ -44,6 +45,9 @@
 #define NH_WORKER_ERROR_REPEAT_MS    10000
 /* Characters of a delivery target (a device token) shown in log lines. */
 #define NH_WORKER_TARGET_LOG_CHARS   8
+/* Status events relayed per transaction, and at most per sweep. */
+#define NH_WORKER_EVENT_BATCH        1000
+#define NH_WORKER_EVENT_BATCHES      10
 /* Time zones of quiet hours kept loaded. */
 #define NH_WORKER_ZONES              256
 
@@ -183,6 +187,7 @@ static void nh_worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *partitions, void *opaque);
 static void nh_worker_ensure_topic(nh_worker_t *w, int wait_ms);
 static void nh_worker_sweep(nh_worker_t *w);
+static void nh_worker_relay_events(nh_worker_t *w);
 static void nh_worker_commit(nh_worker_t *w);
 
 
@@ -1700,6 +1705,42 @@ nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
 }
 
 
+/*
+ * Relays status events to the events topic, in batches until one is not
+ * full or NH_WORKER_EVENT_BATCHES batches went out, so that one sweep
+ * stays short.
+ */
+static void
+nh_worker_relay_events(nh_worker_t *w)
+{
+    char  topic[NH_WORKER_TOPIC_MAX + 1];
+    int   i, relayed, total;
+
+    snprintf(topic, sizeof(topic), "%sevents", w->conf->topic_prefix);
+    total = 0;
+
+    for (i = 0; i < NH_WORKER_EVENT_BATCHES; i++) {
+        if (nh_events_relay(w->db, w->producer, topic,
+                            NH_WORKER_EVENT_BATCH, &relayed)
+            != NH_OK)
+        {
+            break;
+        }
+
+        total += relayed;
+
+        if (relayed < NH_WORKER_EVENT_BATCH) {
+            break;
+        }
+    }
+
+    if (total > 0) {
+        nh_log(NH_LOG_DEBUG, "status events relayed", "topic=%s events=%d",
+               nh_log_quote(topic), total);
+    }
+}
+
+
 /* Runs the outbox sweeper when its interval has passed. */
 static void
 nh_worker_sweep(nh_worker_t *w)
@@ -1727,6 +1768,8 @@ nh_worker_sweep(nh_worker_t *w)
     if (!nh_db_ready(w->db)) {
         return;
     }
+
+    nh_worker_relay_events(w);
 
     if (nh_outbox_release_scheduled(w->db, w->producer, w->conf->topic,
                                     w->conf->channel, NH_WORKER_SWEEP_LIMIT,
