@@ -98,6 +98,13 @@ static ngx_http_notifyhub_route_t  ngx_http_notifyhub_routes[] = {
     { ngx_string("/api/notifications/*/cancel"), NGX_HTTP_POST, 0,
       ngx_http_notifyhub_notification_cancel },
 
+    { ngx_string("/api/dead-letters"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_dead_letter_list },
+    { ngx_string("/api/dead-letters/*"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,
+      ngx_http_notifyhub_dead_letter_get },
+    { ngx_string("/api/dead-letters/*/replay"), NGX_HTTP_POST, 0,
+      ngx_http_notifyhub_dead_letter_replay },
+
     { ngx_string("/api/templates"), NGX_HTTP_POST, 1,
       ngx_http_notifyhub_template_create },
     { ngx_string("/api/templates"), NGX_HTTP_GET|NGX_HTTP_HEAD, 0,

@@ -319,6 +319,14 @@ void ngx_http_notifyhub_notification_cancel(ngx_http_request_t *r,
 void ngx_http_notifyhub_readyz(ngx_http_request_t *r,
     ngx_http_notifyhub_ctx_t *ctx);
 
+/* ngx_http_notifyhub_dead_letters.c */
+void ngx_http_notifyhub_dead_letter_list(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_dead_letter_get(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+void ngx_http_notifyhub_dead_letter_replay(ngx_http_request_t *r,
+    ngx_http_notifyhub_ctx_t *ctx);
+
 /* ngx_http_notifyhub_templates.c */
 
 /* The largest rendered subject, body or html, in bytes. */

@@ -273,7 +273,7 @@ my @documented_fields = qw(
         key => $key);
     is_deeply([sort keys %{ $logs->{json}{data}[0] // {} }],
         [sort qw(attempt status provider httpStatus providerMessageId error
-                 durationMs createdAt)],
+                 durationMs nextAttemptAt createdAt)],
         'a delivery log has exactly the documented fields');
 }
 

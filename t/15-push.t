@@ -215,10 +215,16 @@ my $all_bad_id = psql(q{INSERT INTO notifications (id, tenant_id, channel,
 
 my $all_bad = wait_for_status($all_bad_id, qw(SENT FAILED));
 
+# The last token's UNAVAILABLE is transient, so each of the test profile's
+# NH_MAX_ATTEMPTS=3 attempts goes to both tokens before the dead letter.
 is($all_bad->{status}, 'FAILED', 'fan-out fails when every token fails');
+is($all_bad->{attempts}, 3, 'a transient last error is retried');
 like($all_bad->{lastError} // '', qr/UNAVAILABLE/,
     'lastError is the last token\'s error');
-is(scalar(() = push_log_rows($all_bad_id)), 2, 'two log rows');
+is(scalar(() = push_log_rows($all_bad_id)), 6,
+    'two log rows per attempt');
+is(psql('SELECT count(*) FROM dead_letters WHERE notification_id = $1',
+        $all_bad_id), 1, 'fan-out failure is dead-lettered');
 
 
 # --- Access token rejected by FCM --------------------------------------------

@@ -203,26 +203,27 @@ like($invalid_rows[0][3] // '', qr/^HTTP 400 21211: /,
     'invalid number log error has the Twilio code');
 
 ok(scalar(grep { /notification_id=$invalid_id .*transient=false .*21211/ }
-    sms_log_lines('msg="notification failed"')),
+    sms_log_lines('msg="notification failed,')),
     'worker log shows the failure with the code, as permanent');
 is(scalar twilio_messages($invalid_to), 0,
     'fake Twilio kept no message for the invalid number');
 
 
 # --- Transient errors --------------------------------------------------------
-# Retries are not built yet, so these end FAILED after one attempt too; the
-# worker log tells them apart as transient.
+# These are retried, then end FAILED with a dead letter once the stack's
+# NH_MAX_ATTEMPTS attempts are used; the worker log marks them transient.
 
 for my $case (['0429', 429, 20429], ['0500', 500, 20500]) {
     my ($suffix, $status, $code) = @$case;
     my $transient_id = send_sms(to => { phone => phone($suffix) });
     my $t = wait_for_status($transient_id, qw(FAILED SENT));
 
-    is($t->{status}, 'FAILED', "HTTP $status ends FAILED without retries");
+    is($t->{status}, 'FAILED', "HTTP $status ends FAILED after its retries");
+    is($t->{attempts}, 3, "HTTP $status is tried three times");
     like($t->{lastError} // '', qr/^HTTP $status $code: /,
         "HTTP $status lastError has code $code");
     ok(scalar(grep { /notification_id=$transient_id .*transient=true/ }
-        sms_log_lines('msg="notification failed"')),
+        sms_log_lines('msg="notification failed,')),
         "worker log marks HTTP $status as transient");
 }
 
@@ -232,7 +233,7 @@ my $unsubscribed = wait_for_status($unsubscribed_id, qw(FAILED SENT));
 like($unsubscribed->{lastError} // '', qr/^HTTP 400 21610: /,
     'code 21610 (unsubscribed) fails the notification');
 ok(scalar(grep { /notification_id=$unsubscribed_id .*transient=false/ }
-    sms_log_lines('msg="notification failed"')),
+    sms_log_lines('msg="notification failed,')),
     'worker log marks code 21610 as permanent');
 
 

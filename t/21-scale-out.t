@@ -27,9 +27,9 @@ my $count = 2000;
 my $stack_dir = $ENV{NH_STACK_DIR};
 my $worker_bin = "$FindBin::Bin/../build/notifyhub-email";
 
-# Starts one more email worker in the stack's consumer group; returns its
-# pid. The lease is short, so a killed worker's notifications come back
-# soon.
+# Starts one more email worker in the stack's consumer group, with the
+# retry settings that scripts/stack gives the test stack's workers; returns
+# its pid and log file.
 sub start_worker {
     my ($n) = @_;
     my $log = "$stack_dir/scale-out-$n.log";
@@ -38,7 +38,8 @@ sub start_worker {
     if (!$pid) {
         open STDOUT, '>>', $log or POSIX::_exit(1);
         open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
-        $ENV{NH_LEASE_SECONDS} = 5;
+        @ENV{qw(NH_MAX_ATTEMPTS NH_RETRY_BASE_MS NH_RETRY_MAX_MS
+                NH_LEASE_SECONDS)} = (3, 200, 1000, 12);
         exec $worker_bin or POSIX::_exit(1);
     }
 

@@ -12,6 +12,7 @@
 
 static const char *nh_delivery_value(PGresult *res, const char *column);
 static void nh_delivery_to_utf8(const char *in, char *out, size_t size);
+static int nh_delivery_result(PGresult *res, nh_record_t *out);
 
 
 int
@@ -103,12 +104,14 @@ nh_delivery_decide(nh_db_t *db, const char *id, const char *status,
 
 int
 nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
-    const nh_outcome_t *outcome, int *stored)
+    const nh_outcome_t *outcome, int64_t retry_in_ms,
+    const char *dead_letter_reason, nh_record_t *out)
 {
     PGresult    *res;
-    const char  *values[7];
-    char         http_status[24], duration[24];
+    const char  *values[9];
+    char         http_status[24], duration[24], retry[24];
     char         message_id[NH_OUTCOME_ID_MAX], error[NH_OUTCOME_ERROR_MAX];
+    char         reason[NH_OUTCOME_ERROR_MAX];
     int          rc;
 
     /* Provider replies may hold any bytes; PostgreSQL rejects text that is
@@ -116,10 +119,13 @@ nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
     nh_delivery_to_utf8(outcome->provider_message_id, message_id,
                         sizeof(message_id));
     nh_delivery_to_utf8(outcome->error, error, sizeof(error));
+    nh_delivery_to_utf8(dead_letter_reason != NULL ? dead_letter_reason : "",
+                        reason, sizeof(reason));
 
     snprintf(http_status, sizeof(http_status), "%ld", outcome->http_status);
     snprintf(duration, sizeof(duration), "%lld",
              (long long) outcome->duration_ms);
+    snprintf(retry, sizeof(retry), "%lld", (long long) retry_in_ms);
 
     values[0] = id;
     values[1] = outcome->status == NH_OUTCOME_SENT ? "SENT" : "FAILED";
@@ -128,32 +134,44 @@ nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
     values[4] = message_id[0] != '\0' ? message_id : NULL;
     values[5] = error[0] != '\0' ? error : NULL;
     values[6] = duration;
+    values[7] = retry_in_ms >= 0 ? retry : NULL;
+    values[8] = reason[0] != '\0' ? reason : NULL;
 
-    rc = nh_db_exec(db, "SELECT nh_delivery_record($1, $2, $3, $4, $5, $6, "
-                    "$7)", 7, values, &res);
+    rc = nh_db_exec(db, "SELECT status, dead_letter FROM "
+                    "nh_delivery_record($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    9, values, &res);
     if (rc != NH_OK) {
         return rc;
     }
 
-    *stored = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
+    rc = nh_delivery_result(res, out);
     PQclear(res);
 
-    return NH_OK;
+    return rc;
+}
+
+
+void
+nh_record_release(nh_record_t *record)
+{
+    free(record->dead_letter);
+    memset(record, 0, sizeof(nh_record_t));
 }
 
 
 int
 nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
-    const nh_target_outcome_t *targets, size_t n, int *stored,
-    int *deactivated)
+    const nh_target_outcome_t *targets, size_t n, int64_t retry_in_ms,
+    const char *dead_letter_reason, nh_record_t *out)
 {
     const nh_outcome_t  *o;
     PGresult            *res;
     cJSON               *list, *item;
-    const char          *values[3];
-    const char          *value;
+    const char          *values[5];
     char                 message_id[NH_OUTCOME_ID_MAX];
     char                 error[NH_OUTCOME_ERROR_MAX];
+    char                 reason[NH_OUTCOME_ERROR_MAX];
+    char                 retry[24];
     char                *text;
     size_t               i;
     int                  rc, bad;
@@ -208,28 +226,63 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
         return NH_ENOMEM;
     }
 
+    nh_delivery_to_utf8(dead_letter_reason != NULL ? dead_letter_reason : "",
+                        reason, sizeof(reason));
+    snprintf(retry, sizeof(retry), "%lld", (long long) retry_in_ms);
+
     values[0] = id;
     values[1] = provider;
     values[2] = text;
+    values[3] = retry_in_ms >= 0 ? retry : NULL;
+    values[4] = reason[0] != '\0' ? reason : NULL;
 
-    rc = nh_db_exec(db, "SELECT * FROM nh_delivery_record_targets($1, $2, "
-                    "$3)", 3, values, &res);
+    rc = nh_db_exec(db, "SELECT status, dead_letter, deactivated FROM "
+                    "nh_delivery_record_targets($1, $2, $3, $4, $5)", 5,
+                    values, &res);
     cJSON_free(text);
 
     if (rc != NH_OK) {
         return rc;
     }
 
-    *stored = 0;
-    *deactivated = 0;
+    rc = nh_delivery_result(res, out);
+    PQclear(res);
 
-    if (PQntuples(res) == 1) {
-        *stored = nh_delivery_value(res, "status") != NULL;
-        value = nh_delivery_value(res, "deactivated");
-        *deactivated = value != NULL ? atoi(value) : 0;
+    return rc;
+}
+
+
+/*
+ * Fills out from the first row of a record call's result: status,
+ * dead_letter and, when present, deactivated. Returns 0.
+ */
+static int
+nh_delivery_result(PGresult *res, nh_record_t *out)
+{
+    const char  *status, *dead_letter, *deactivated;
+
+    memset(out, 0, sizeof(nh_record_t));
+
+    if (PQntuples(res) != 1) {
+        return NH_OK;
     }
 
-    PQclear(res);
+    status = nh_delivery_value(res, "status");
+    dead_letter = nh_delivery_value(res, "dead_letter");
+    deactivated = nh_delivery_value(res, "deactivated");
+
+    if (status != NULL) {
+        out->stored = 1;
+        snprintf(out->status, sizeof(out->status), "%s", status);
+    }
+
+    out->deactivated = deactivated != NULL ? atoi(deactivated) : 0;
+
+    /* The outcome is committed already, so a failed copy only loses the
+     * notifyhub.dlq message, which the caller logs. */
+    if (dead_letter != NULL) {
+        out->dead_letter = strdup(dead_letter);
+    }
 
     return NH_OK;
 }

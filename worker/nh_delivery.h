@@ -32,14 +32,34 @@ int nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
 /* Frees the result behind a lease. Accepts a zeroed lease. */
 void nh_lease_release(nh_lease_t *lease);
 
+/* What storing an attempt's outcome did. */
+typedef struct {
+    /* 0 when the notification was no longer PROCESSING and nothing was
+     * written. */
+    int    stored;
+    /* The new status: "SENT", "RETRYING" or "FAILED"; "" when not
+     * stored. */
+    char   status[16];
+    /* The notifyhub.dlq message of the dead letter written, or NULL (also
+     * when copying it failed). Free it with nh_record_release(). */
+    char  *dead_letter;
+    /* The nh_device_deactivate() calls of nh_delivery_record_targets(). */
+    int    deactivated;
+} nh_record_t;
+
 /*
- * Calls nh_delivery_record() with the outcome of one attempt. Returns 0
- * and sets *stored to 1 when the outcome was stored, or to 0 when the
- * notification was no longer PROCESSING; NH_EAGAIN or NH_ERROR as
- * nh_db_exec() does.
+ * Calls nh_delivery_record() with the outcome of one attempt. A FAILED
+ * outcome with retry_in_ms >= 0 makes the notification RETRYING that many
+ * milliseconds; with retry_in_ms < 0 it becomes FAILED with a dead letter
+ * whose reason is dead_letter_reason (NULL: the outcome's error). Returns
+ * 0 and fills out; NH_EAGAIN or NH_ERROR as nh_db_exec() does.
  */
 int nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
-    const nh_outcome_t *outcome, int *stored);
+    const nh_outcome_t *outcome, int64_t retry_in_ms,
+    const char *dead_letter_reason, nh_record_t *out);
+
+/* Frees the strings of a record result. Accepts a zeroed result. */
+void nh_record_release(nh_record_t *record);
 
 /*
  * Calls nh_delivery_decide() for a notification that is not sent now:
@@ -59,15 +79,14 @@ typedef struct {
 /*
  * Calls nh_delivery_record_targets() with the outcomes of one attempt
  * that went to n >= 1 targets: one delivery-log row per target, SENT when
- * at least one target was sent, else FAILED with the last target's error.
- * The function also deactivates the devices of targets whose outcome is
- * unregistered. Returns 0 and sets *stored to 1 when the outcome was
- * stored (else 0, as for nh_delivery_record()) and *deactivated to the
- * number of nh_device_deactivate() calls; NH_ENOMEM; NH_EAGAIN or
- * NH_ERROR as nh_db_exec() does.
+ * at least one target was sent, else RETRYING or FAILED with the last
+ * target's error, chosen by retry_in_ms as in nh_delivery_record(). The
+ * function also deactivates the devices of targets whose outcome is
+ * unregistered. Returns 0 and fills out; NH_ENOMEM; NH_EAGAIN or NH_ERROR
+ * as nh_db_exec() does.
  */
 int nh_delivery_record_targets(nh_db_t *db, const char *id,
     const char *provider, const nh_target_outcome_t *targets, size_t n,
-    int *stored, int *deactivated);
+    int64_t retry_in_ms, const char *dead_letter_reason, nh_record_t *out);
 
 #endif /* NH_DELIVERY_H */

@@ -482,6 +482,7 @@ nh_fcm_classify(void *ctx, const nh_http_request_t *req, nh_outcome_t *out)
     rule = nh_fcm_error_classify(req->status, code);
     out->transient = rule->transient;
     out->unregistered = rule->unregistered;
+    out->retry_after_ms = nh_http_retry_after_ms(req);
 
     if (rule->reauthenticate) {
         /* Another request may have replaced the token already; only the

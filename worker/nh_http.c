@@ -1,5 +1,6 @@
 #include "nh_http.h"
 
+#include "nh_backoff.h"
 #include "nh_error.h"
 #include "nh_time.h"
 
@@ -338,6 +339,22 @@ nh_http_run(nh_http_t *http, int timeout_ms, struct curl_waitfd *extra,
 }
 
 
+int64_t
+nh_http_retry_after_ms(const nh_http_request_t *req)
+{
+    int64_t  delay;
+
+    if (req->retry_after[0] == '\0'
+        || nh_backoff_parse_retry_after(req->retry_after, nh_time_now_ms(),
+                                        &delay) != 0)
+    {
+        return 0;
+    }
+
+    return delay;
+}
+
+
 size_t
 nh_http_in_flight(const nh_http_t *http)
 {
@@ -396,6 +413,7 @@ static void
 nh_http_finish(nh_http_t *http, CURL *easy, CURLcode code)
 {
     nh_http_request_t  *req;
+    struct curl_header *header;
     char               *private;
     long                status;
 
@@ -405,6 +423,16 @@ nh_http_finish(nh_http_t *http, CURL *easy, CURLcode code)
 
     status = 0;
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+
+    /* The header of the last response, after any redirect. */
+    req->retry_after[0] = '\0';
+    if (code == CURLE_OK
+        && curl_easy_header(easy, "Retry-After", 0, CURLH_HEADER, -1,
+                            &header) == CURLHE_OK)
+    {
+        snprintf(req->retry_after, sizeof(req->retry_after), "%s",
+                 header->value);
+    }
 
     curl_multi_remove_handle(http->multi, easy);
     curl_easy_cleanup(easy);

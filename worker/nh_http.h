@@ -34,6 +34,8 @@ struct nh_http_request_s {
     CURLcode          code;         /* CURLE_OK when a response arrived */
     char              error[CURL_ERROR_SIZE];
     char             *body;         /* response body, NUL-terminated */
+    /* The Retry-After header of the response, "" when there was none. */
+    char              retry_after[64];
     size_t            body_len;
     int64_t           duration_ms;
 
@@ -116,6 +118,14 @@ int nh_http_submit(nh_http_t *http, nh_http_request_t *req);
  */
 int nh_http_run(nh_http_t *http, int timeout_ms, struct curl_waitfd *extra,
     unsigned n_extra);
+
+/*
+ * Returns the minimum delay before the next request that the Retry-After
+ * header of a finished request sets, in milliseconds (see
+ * nh_backoff_parse_retry_after()), or 0 when the header is missing or
+ * invalid.
+ */
+int64_t nh_http_retry_after_ms(const nh_http_request_t *req);
 
 /* Returns the number of requests in flight. */
 size_t nh_http_in_flight(const nh_http_t *http);

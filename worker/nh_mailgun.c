@@ -255,6 +255,7 @@ nh_mailgun_classify(void *ctx, const nh_http_request_t *req,
 
     out->status = NH_OUTCOME_FAILED;
     out->transient = (req->status == 429 || req->status >= 500);
+    out->retry_after_ms = nh_http_retry_after_ms(req);
     nh_mailgun_error_text(req, out->error, sizeof(out->error));
 }
 

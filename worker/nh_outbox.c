@@ -77,6 +77,132 @@ nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
 
 
 int
+nh_outbox_schedule_retries(nh_db_t *db, rd_kafka_t *producer,
+    const char *topic, const char *dlq_topic, const char *channel,
+    long republish_seconds, long max_attempts, int limit, int *produced,
+    int *dead_lettered)
+{
+    PGresult             *res;
+    rd_kafka_resp_err_t   err;
+    const char           *values[4], *id, *tenant_id, *kind, *message;
+    char                  republish[24], attempts[24], max[24];
+    char                  value[128];
+    int                   rc, i, n, len, failed;
+
+    *produced = 0;
+    *dead_lettered = 0;
+
+    snprintf(republish, sizeof(republish), "%ld", republish_seconds);
+    snprintf(attempts, sizeof(attempts), "%ld", max_attempts);
+    snprintf(max, sizeof(max), "%d", limit);
+    values[0] = channel;
+    values[1] = republish;
+    values[2] = attempts;
+    values[3] = max;
+
+    rc = nh_outbox_claim(db, "retry claim failed",
+                         "SELECT id, tenant_id, kind, dead_letter FROM "
+                         "nh_retry_claim($1, $2, $3, $4)", 4, values,
+                         channel, &res);
+    if (rc != NH_OK) {
+        return rc;
+    }
+
+    n = PQntuples(res);
+    failed = 0;
+
+    for (i = 0; i < n; i++) {
+        id = PQgetvalue(res, i, 0);
+        tenant_id = PQgetvalue(res, i, 1);
+        kind = PQgetvalue(res, i, 2);
+
+        if (strcmp(kind, "dead_letter") == 0) {
+            message = PQgetvalue(res, i, 3);
+
+            nh_log(NH_LOG_WARN, "notification dead-lettered, lease expired",
+                   "notification_id=%s tenant_id=%s max_attempts=%ld", id,
+                   tenant_id, max_attempts);
+
+            if (nh_outbox_produce_dead_letter(producer, dlq_topic, id,
+                                              message) == NH_OK)
+            {
+                (*dead_lettered)++;
+            }
+
+            continue;
+        }
+
+        /* After one failed produce the rest is left to a later sweep, as
+         * the queue is full or the producer is failing. */
+        if (failed) {
+            continue;
+        }
+
+        len = snprintf(value, sizeof(value),
+                       "{\"id\":\"%s\",\"tenantId\":\"%s\","
+                       "\"channel\":\"%s\"}", id, tenant_id, channel);
+
+        err = rd_kafka_producev(producer,
+                                RD_KAFKA_V_TOPIC(topic),
+                                RD_KAFKA_V_KEY(id, strlen(id)),
+                                RD_KAFKA_V_VALUE(value, (size_t) len),
+                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                RD_KAFKA_V_END);
+
+        if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            nh_log(NH_LOG_WARN, "retry produce failed", "topic=%s "
+                   "notification_id=%s tenant_id=%s retry_in_seconds=%ld "
+                   "error=%s", nh_log_quote(topic), id, tenant_id,
+                   republish_seconds, nh_log_quote(rd_kafka_err2str(err)));
+            failed = 1;
+            continue;
+        }
+
+        nh_log(NH_LOG_DEBUG, "retry queued", "notification_id=%s "
+               "tenant_id=%s", id, tenant_id);
+        (*produced)++;
+    }
+
+    PQclear(res);
+    rd_kafka_poll(producer, 0);
+
+    return NH_OK;
+}
+
+
+int
+nh_outbox_produce_dead_letter(rd_kafka_t *producer, const char *dlq_topic,
+    const char *notification_id, const char *message)
+{
+    rd_kafka_resp_err_t  err;
+
+    err = rd_kafka_producev(producer,
+                            RD_KAFKA_V_TOPIC(dlq_topic),
+                            RD_KAFKA_V_KEY(notification_id,
+                                           strlen(notification_id)),
+                            RD_KAFKA_V_VALUE((void *) message,
+                                             strlen(message)),
+                            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                            RD_KAFKA_V_END);
+
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        nh_log(NH_LOG_ERROR, "dead letter produce failed", "topic=%s "
+               "notification_id=%s error=%s detail=%s",
+               nh_log_quote(dlq_topic), notification_id,
+               nh_log_quote(rd_kafka_err2str(err)),
+               nh_log_quote("the dead letter is stored in PostgreSQL, but "
+                            "its message is lost"));
+        return NH_ERROR;
+    }
+
+    nh_log(NH_LOG_INFO, "dead letter queued", "topic=%s notification_id=%s",
+           nh_log_quote(dlq_topic), notification_id);
+
+    return NH_OK;
+}
+
+
+int
 nh_outbox_expire_idempotency(nh_db_t *db, int limit, int *deleted)
 {
     PGresult    *res;

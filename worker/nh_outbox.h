@@ -33,6 +33,30 @@ int nh_outbox_release_scheduled(nh_db_t *db, rd_kafka_t *producer,
     const char *topic, const char *channel, int limit, int *produced);
 
 /*
+ * Runs the retry scheduler of channel (nh_retry_claim), which does nothing
+ * unless this process gets the scheduler's advisory lock. Then expired
+ * leases become RETRYING, or FAILED with a dead letter after max_attempts.
+ * Up to limit due RETRYING notifications are produced to topic as
+ * nh_outbox_sweep does, and their next_attempt_at moves republish_seconds
+ * ahead. The messages of new dead letters go to dlq_topic. Returns 0 with the counts in *produced
+ * and *dead_lettered; NH_EAGAIN or NH_ERROR when the call failed
+ * (logged). A claimed row whose produce fails is produced again after
+ * republish_seconds.
+ */
+int nh_outbox_schedule_retries(nh_db_t *db, rd_kafka_t *producer,
+    const char *topic, const char *dlq_topic, const char *channel,
+    long republish_seconds, long max_attempts, int limit, int *produced,
+    int *dead_lettered);
+
+/*
+ * Produces a dead letter's message (the JSON text of
+ * nh_dead_letter_message) to dlq_topic, keyed by notification_id. Returns
+ * 0, or NH_ERROR when the producer rejected it (logged).
+ */
+int nh_outbox_produce_dead_letter(rd_kafka_t *producer,
+    const char *dlq_topic, const char *notification_id, const char *message);
+
+/*
  * Deletes up to limit idempotency keys past their 24-hour retention
  * (nh_idempotency_expire). Returns 0 and the count in *deleted, or
  * NH_EAGAIN or NH_ERROR when the call failed (logged).

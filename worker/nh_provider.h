@@ -46,6 +46,9 @@ typedef struct {
     char                 provider_message_id[NH_OUTCOME_ID_MAX];
     char                 error[NH_OUTCOME_ERROR_MAX];   /* "" when sent */
     int64_t              duration_ms;
+    /* The minimum delay before the next attempt from the provider's
+     * Retry-After header, in milliseconds, or 0 when there was none. */
+    int64_t              retry_after_ms;
     /* Set when the provider no longer accepts the target (an FCM device
      * token that is UNREGISTERED), so its device is deactivated. */
     int                  unregistered;

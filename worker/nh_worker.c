@@ -1,5 +1,6 @@
 #include "nh_worker.h"
 
+#include "nh_backoff.h"
 #include "nh_db.h"
 #include "nh_delivery.h"
 #include "nh_error.h"
@@ -59,6 +60,14 @@ typedef enum {
 } nh_job_state_e;
 
 typedef struct nh_worker_s  nh_worker_t;
+
+/* A topic that the worker creates unless it exists. */
+typedef struct {
+    const char  *name;
+    int          ready;
+    int          pending;      /* a creation request is in flight */
+    int64_t      retry_at_ms;
+} nh_worker_topic_t;
 typedef struct nh_job_s     nh_job_t;
 
 /* One request of a job: the job's only one, or one per target that the
@@ -121,9 +130,9 @@ struct nh_worker_s {
     int                      more;       /* the last batch was cut short */
     int                      failed;     /* a fatal error stops the loop */
 
-    int                      topic_ready;
-    int                      topic_pending;
-    int64_t                  topic_retry_at_ms;
+    /* The channel's topic, then the dead-letter topic, created in that
+     * order, one request at a time. */
+    nh_worker_topic_t        topics[2];
     int64_t                  next_sweep_ms;
 
     int                      last_consume_error;
@@ -165,9 +174,10 @@ static void nh_worker_on_response(nh_http_request_t *req);
 static void nh_worker_record(nh_worker_t *w, nh_job_t *job);
 static void nh_worker_record_decision(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
-    int *stored, int *deactivated);
+    int64_t retry_in_ms, const char *reason, nh_record_t *record);
 static void nh_worker_summarize(nh_job_t *job);
-static void nh_worker_log_outcome(nh_job_t *job, int stored);
+static void nh_worker_log_outcome(nh_job_t *job, const nh_record_t *record,
+    int64_t retry_in_ms);
 static void nh_worker_log_targets(nh_job_t *job, int deactivated);
 static const char *nh_worker_target_label(const char *name, char *buf,
     size_t size);
@@ -186,6 +196,9 @@ static void nh_worker_free_job(nh_worker_t *w, nh_job_t *job);
 static void nh_worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     rd_kafka_topic_partition_list_t *partitions, void *opaque);
 static void nh_worker_ensure_topic(nh_worker_t *w, int wait_ms);
+static void nh_worker_schedule_retries(nh_worker_t *w);
+static int64_t nh_worker_retry_in_ms(nh_worker_t *w, nh_job_t *job,
+    char *reason, size_t size);
 static void nh_worker_sweep(nh_worker_t *w);
 static void nh_worker_relay_events(nh_worker_t *w);
 static void nh_worker_commit(nh_worker_t *w);
@@ -202,6 +215,8 @@ nh_worker_run(const nh_worker_conf_t *conf, const nh_provider_t *provider)
     w.provider = provider;
     w.wake[0] = -1;
     w.wake[1] = -1;
+    w.topics[0].name = conf->topic;
+    w.topics[1].name = conf->dlq_topic;
     w.max_tracked = (size_t) conf->max_in_flight * 16;
     if (w.max_tracked < 1024) {
         w.max_tracked = 1024;
@@ -484,13 +499,16 @@ nh_worker_log_conf(const nh_worker_conf_t *conf)
            "kafka_partitions=%ld max_in_flight=%ld "
            "http_connect_timeout_ms=%ld http_timeout_ms=%ld "
            "lease_seconds=%ld sweep_interval_ms=%ld "
-           "sweep_after_seconds=%ld log_level=%s",
+           "sweep_after_seconds=%ld max_attempts=%ld retry_base_ms=%ld "
+           "retry_max_ms=%ld kafka_dlq_topic=%s log_level=%s",
            conf->name, conf->channel, nh_log_quote(dsn),
            nh_log_quote(conf->brokers), nh_log_quote(conf->topic),
            nh_log_quote(conf->group), conf->partitions, conf->max_in_flight,
            conf->http_connect_timeout_ms, conf->http_timeout_ms,
            conf->lease_seconds, conf->sweep_interval_ms,
-           conf->sweep_after_seconds, conf->log_level_name);
+           conf->sweep_after_seconds, conf->max_attempts,
+           conf->retry_base_ms, conf->retry_max_ms,
+           nh_log_quote(conf->dlq_topic), conf->log_level_name);
 
     if (conf->lease_seconds * 1000 <= conf->http_timeout_ms) {
         nh_log(NH_LOG_WARN, "lease shorter than the HTTP timeout",
@@ -1151,7 +1169,12 @@ nh_worker_on_response(nh_http_request_t *req)
 static void
 nh_worker_record(nh_worker_t *w, nh_job_t *job)
 {
-    int  rc, stored, deactivated;
+    nh_record_t  record;
+    int64_t      retry_in_ms;
+    /* The error and a prefix; nh_delivery_record() cuts it to
+     * NH_OUTCOME_ERROR_MAX. */
+    char         reason[NH_OUTCOME_ERROR_MAX + 64];
+    int          rc;
 
     if (job->gate.action != NH_GATE_SEND) {
         nh_worker_record_decision(w, job);
@@ -1159,13 +1182,15 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
     }
 
     nh_worker_summarize(job);
-    deactivated = 0;
+    retry_in_ms = nh_worker_retry_in_ms(w, job, reason, sizeof(reason));
 
     if (w->provider->targets == NULL) {
         rc = nh_delivery_record(w->db, job->id, w->provider->name,
-                                &job->outcome, &stored);
+                                &job->outcome, retry_in_ms,
+                                reason[0] ? reason : NULL, &record);
     } else {
-        rc = nh_worker_record_targets(w, job, &stored, &deactivated);
+        rc = nh_worker_record_targets(w, job, retry_in_ms,
+                                      reason[0] ? reason : NULL, &record);
     }
 
     if (rc == NH_EAGAIN) {
@@ -1186,12 +1211,64 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
-    if (stored && w->provider->targets != NULL) {
-        nh_worker_log_targets(job, deactivated);
+    if (record.stored && w->provider->targets != NULL) {
+        nh_worker_log_targets(job, record.deactivated);
     }
 
-    nh_worker_log_outcome(job, stored);
+    nh_worker_log_outcome(job, &record, retry_in_ms);
+
+    /* The dead letter is committed, so its message goes out now. */
+    if (record.dead_letter != NULL) {
+        nh_outbox_produce_dead_letter(w->producer, w->conf->dlq_topic,
+                                      job->id, record.dead_letter);
+
+    } else if (strcmp(record.status, "FAILED") == 0) {
+        nh_log(NH_LOG_ERROR, "dead letter message not produced",
+               "notification_id=%s tenant_id=%s error=\"out of memory\"",
+               job->id, job->tenant_id);
+    }
+
+    nh_record_release(&record);
     nh_worker_finish(w, job);
+}
+
+
+/*
+ * Decides what follows the job's failed attempt. Returns the delay before
+ * the next attempt in milliseconds, or -1 for no retry: the outcome is
+ * SENT, the failure is permanent, or this was attempt NH_MAX_ATTEMPTS. A
+ * failure without a retry writes the dead letter's reason to reason, and
+ * otherwise reason is "".
+ */
+static int64_t
+nh_worker_retry_in_ms(nh_worker_t *w, nh_job_t *job, char *reason,
+    size_t size)
+{
+    const nh_outcome_t  *o = &job->outcome;
+
+    reason[0] = '\0';
+
+    if (o->status == NH_OUTCOME_SENT) {
+        return -1;
+    }
+
+    if (!o->transient) {
+        snprintf(reason, size, "permanent failure on attempt %d: %s",
+                 job->attempt, o->error);
+        return -1;
+    }
+
+    if (job->attempt >= w->conf->max_attempts) {
+        snprintf(reason, size, "retries exhausted after %d attempts: %s",
+                 job->attempt, o->error);
+        return -1;
+    }
+
+    /* NOTE: a retried attempt goes to every target again, also to those
+     * whose failure was permanent. */
+    return nh_backoff_delay_ms(job->attempt, w->conf->retry_base_ms,
+                               w->conf->retry_max_ms, o->retry_after_ms,
+                               nh_backoff_random, NULL);
 }
 
 
@@ -1244,8 +1321,8 @@ nh_worker_record_decision(nh_worker_t *w, nh_job_t *job)
  * write is tried again later.
  */
 static int
-nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int *stored,
-    int *deactivated)
+nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int64_t retry_in_ms,
+    const char *reason, nh_record_t *record)
 {
     nh_target_outcome_t  *list;
     size_t                i;
@@ -1262,7 +1339,8 @@ nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int *stored,
     }
 
     rc = nh_delivery_record_targets(w->db, job->id, w->provider->name, list,
-                                    job->n_targets, stored, deactivated);
+                                    job->n_targets, retry_in_ms, reason,
+                                    record);
     free(list);
 
     return rc == NH_ENOMEM ? NH_EAGAIN : rc;
@@ -1347,7 +1425,8 @@ nh_worker_target_label(const char *name, char *buf, size_t size)
 
 
 static void
-nh_worker_log_outcome(nh_job_t *job, int stored)
+nh_worker_log_outcome(nh_job_t *job, const nh_record_t *record,
+    int64_t retry_in_ms)
 {
     const nh_outcome_t  *o = &job->outcome;
     char                 http_status[24];
@@ -1358,7 +1437,7 @@ nh_worker_log_outcome(nh_job_t *job, int stored)
         snprintf(http_status, sizeof(http_status), "null");
     }
 
-    if (!stored) {
+    if (!record->stored) {
         nh_log(NH_LOG_WARN, "outcome not stored, notification no longer "
                "processing", "notification_id=%s tenant_id=%s status=%s",
                job->id, job->tenant_id,
@@ -1376,9 +1455,20 @@ nh_worker_log_outcome(nh_job_t *job, int stored)
         return;
     }
 
-    nh_log(NH_LOG_WARN, "notification failed", "notification_id=%s "
-           "tenant_id=%s http_status=%s transient=%s attempt=%d "
-           "duration_ms=%lld error=%s", job->id, job->tenant_id,
+    if (strcmp(record->status, "RETRYING") == 0) {
+        nh_log(NH_LOG_WARN, "notification failed, retrying",
+               "notification_id=%s tenant_id=%s http_status=%s attempt=%d "
+               "retry_in_ms=%lld retry_after_ms=%lld duration_ms=%lld "
+               "error=%s", job->id, job->tenant_id, http_status,
+               job->attempt, (long long) retry_in_ms,
+               (long long) o->retry_after_ms, (long long) o->duration_ms,
+               nh_log_quote(o->error));
+        return;
+    }
+
+    nh_log(NH_LOG_WARN, "notification failed, dead-lettered",
+           "notification_id=%s tenant_id=%s http_status=%s transient=%s "
+           "attempt=%d duration_ms=%lld error=%s", job->id, job->tenant_id,
            http_status, o->transient ? "true" : "false", job->attempt,
            (long long) o->duration_ms, nh_log_quote(o->error));
 }
@@ -1418,6 +1508,7 @@ nh_worker_fail_target(nh_worker_target_t *target, int transient,
     o->duration_ms = 0;
     o->unregistered = 0;
     o->resend = 0;
+    o->retry_after_ms = 0;
 
     if (error != NULL) {
         snprintf(o->error, sizeof(o->error), "%s", error);
@@ -1653,38 +1744,49 @@ nh_worker_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
 
 
 /*
- * Creates the topic with NH_KAFKA_PARTITIONS partitions unless that
- * already succeeded, then waits up to wait_ms for the result. A failure
- * is retried every NH_WORKER_TOPIC_RETRY_MS.
+ * Creates the channel's topic and then the dead-letter topic, each with
+ * NH_KAFKA_PARTITIONS partitions, unless that already succeeded, and waits
+ * up to wait_ms for the result of the pending request. A failure is
+ * retried every NH_WORKER_TOPIC_RETRY_MS.
  */
 static void
 nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
 {
-    rd_kafka_event_t  *ev;
-    int64_t            now;
+    nh_worker_topic_t  *topic;
+    rd_kafka_event_t   *ev;
+    int64_t             now;
+    size_t              i;
 
-    if (w->topic_ready) {
+    topic = NULL;
+    for (i = 0; i < sizeof(w->topics) / sizeof(w->topics[0]); i++) {
+        if (!w->topics[i].ready) {
+            topic = &w->topics[i];
+            break;
+        }
+    }
+
+    if (topic == NULL) {
         return;
     }
 
     now = nh_time_monotonic_ms();
 
-    if (!w->topic_pending) {
-        if (now < w->topic_retry_at_ms) {
+    if (!topic->pending) {
+        if (now < topic->retry_at_ms) {
             return;
         }
 
-        if (nh_kafka_create_topic(w->producer, w->conf->topic,
+        if (nh_kafka_create_topic(w->producer, topic->name,
                                   (int) w->conf->partitions,
                                   NH_WORKER_TOPIC_TIMEOUT_MS,
                                   w->admin_queue)
             != NH_OK)
         {
-            w->topic_retry_at_ms = now + NH_WORKER_TOPIC_RETRY_MS;
+            topic->retry_at_ms = now + NH_WORKER_TOPIC_RETRY_MS;
             return;
         }
 
-        w->topic_pending = 1;
+        topic->pending = 1;
     }
 
     ev = rd_kafka_queue_poll(w->admin_queue, wait_ms);
@@ -1692,13 +1794,13 @@ nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
         return;
     }
 
-    w->topic_pending = 0;
+    topic->pending = 0;
 
-    if (nh_kafka_create_topic_result(ev, w->conf->topic) == NH_OK) {
-        w->topic_ready = 1;
+    if (nh_kafka_create_topic_result(ev, topic->name) == NH_OK) {
+        topic->ready = 1;
     } else {
-        w->topic_retry_at_ms = nh_time_monotonic_ms()
-                               + NH_WORKER_TOPIC_RETRY_MS;
+        topic->retry_at_ms = nh_time_monotonic_ms()
+                             + NH_WORKER_TOPIC_RETRY_MS;
     }
 
     rd_kafka_event_destroy(ev);
@@ -1741,7 +1843,10 @@ nh_worker_relay_events(nh_worker_t *w)
 }
 
 
-/* Runs the outbox sweeper when its interval has passed. */
+/*
+ * Runs the sweep when its interval has passed: scheduled releases, the
+ * retry scheduler, the outbox sweeper and the idempotency-key expiry.
+ */
 static void
 nh_worker_sweep(nh_worker_t *w)
 {
@@ -1784,6 +1889,8 @@ nh_worker_sweep(nh_worker_t *w)
                "topic=%s queued=%d", nh_log_quote(w->conf->topic), produced);
     }
 
+    nh_worker_schedule_retries(w);
+
     if (nh_outbox_sweep(w->db, w->producer, w->conf->topic,
                         w->conf->channel, w->conf->sweep_after_seconds,
                         NH_WORKER_SWEEP_LIMIT, &produced)
@@ -1801,6 +1908,38 @@ nh_worker_sweep(nh_worker_t *w)
     {
         nh_log(NH_LOG_INFO, "expired idempotency keys deleted", "count=%d",
                deleted);
+    }
+}
+
+
+/*
+ * Runs the channel's retry scheduler. Due retries are produced again
+ * after NH_SWEEP_AFTER_SECONDS (at least one second) unless their lease
+ * took them, which is the outbox sweeper's wait for a lost message too.
+ */
+static void
+nh_worker_schedule_retries(nh_worker_t *w)
+{
+    long  republish;
+    int   produced, dead_lettered;
+
+    republish = w->conf->sweep_after_seconds > 0
+                ? w->conf->sweep_after_seconds : 1;
+
+    if (nh_outbox_schedule_retries(w->db, w->producer, w->conf->topic,
+                                   w->conf->dlq_topic, w->conf->channel,
+                                   republish, w->conf->max_attempts,
+                                   NH_WORKER_SWEEP_LIMIT, &produced,
+                                   &dead_lettered)
+        != NH_OK)
+    {
+        return;
+    }
+
+    if (produced > 0 || dead_lettered > 0) {
+        nh_log(NH_LOG_INFO, "retries scheduled", "topic=%s queued=%d "
+               "dead_lettered=%d", nh_log_quote(w->conf->topic), produced,
+               dead_lettered);
     }
 }
 

@@ -12,8 +12,10 @@
  * channel's Kafka topic, leases each notification in PostgreSQL, sends it
  * through the provider adapter with at most max_in_flight requests at
  * once, records the outcome, and only then marks the message's offset as
- * done. An outbox sweeper in the same loop republishes PENDING
- * notifications whose Kafka message was lost.
+ * done. A failed attempt that may succeed later is retried after a
+ * backoff, and a final failure is dead-lettered. A sweep in the same loop
+ * republishes PENDING notifications whose Kafka message was lost,
+ * schedules due retries and expires leases.
  */
 
 #define NH_WORKER_TOPIC_MAX  249
@@ -27,6 +29,8 @@ typedef struct {
     const char      *topic_prefix;
     const char      *group;
     char             topic[NH_WORKER_TOPIC_MAX + 1];
+    /* The dead-letter topic: the prefix and "dlq". */
+    char             dlq_topic[NH_WORKER_TOPIC_MAX + 1];
     long             partitions;
     long             max_in_flight;
     long             http_connect_timeout_ms;
@@ -34,13 +38,16 @@ typedef struct {
     long             lease_seconds;
     long             sweep_interval_ms;
     long             sweep_after_seconds;
+    long             max_attempts;
+    long             retry_base_ms;
+    long             retry_max_ms;
     nh_log_level_e   log_level;
     const char      *log_level_name;
 } nh_worker_conf_t;
 
 /*
  * Reads the NH_PG_*, NH_KAFKA_*, NH_MAX_IN_FLIGHT, NH_HTTP_*, NH_LEASE_*,
- * NH_SWEEP_* and NH_LOG_LEVEL settings from cfg with their defaults, for
+ * NH_SWEEP_*, NH_MAX_ATTEMPTS, NH_RETRY_* and NH_LOG_LEVEL settings from cfg with their defaults, for
  * the worker called name that delivers channel. Strings point into cfg
  * or are literals, so cfg must outlive out. Returns 0, or NH_ERROR and a
  * message in err that names the invalid variable.

@@ -32,6 +32,12 @@ static const nh_worker_long_t  nh_worker_longs[] = {
       offsetof(nh_worker_conf_t, sweep_interval_ms) },
     { "NH_SWEEP_AFTER_SECONDS", 10, 0, 86400,
       offsetof(nh_worker_conf_t, sweep_after_seconds) },
+    { "NH_MAX_ATTEMPTS", 5, 1, 1000,
+      offsetof(nh_worker_conf_t, max_attempts) },
+    { "NH_RETRY_BASE_MS", 1000, 1, 86400000,
+      offsetof(nh_worker_conf_t, retry_base_ms) },
+    { "NH_RETRY_MAX_MS", 300000, 1, 86400000,
+      offsetof(nh_worker_conf_t, retry_max_ms) },
 };
 
 
@@ -108,6 +114,22 @@ nh_worker_conf_load(const nh_config_t *cfg, const char *name,
         snprintf(err, errlen, "NH_KAFKA_TOPIC_PREFIX \"%s\" is invalid: "
                  "topic names use only letters, digits, '.', '_' and '-'",
                  out->topic_prefix);
+        return NH_ERROR;
+    }
+
+    n = snprintf(out->dlq_topic, sizeof(out->dlq_topic), "%sdlq",
+                 out->topic_prefix);
+    if (n < 0 || (size_t) n >= sizeof(out->dlq_topic)) {
+        snprintf(err, errlen, "NH_KAFKA_TOPIC_PREFIX \"%s\" is too long: "
+                 "topic names have at most %d characters",
+                 out->topic_prefix, NH_WORKER_TOPIC_MAX);
+        return NH_ERROR;
+    }
+
+    if (out->retry_base_ms > out->retry_max_ms) {
+        snprintf(err, errlen, "NH_RETRY_BASE_MS (%ld) is greater than "
+                 "NH_RETRY_MAX_MS (%ld)", out->retry_base_ms,
+                 out->retry_max_ms);
         return NH_ERROR;
     }
 

@@ -13,7 +13,16 @@ state:
     fail-400@...    400, "'to' parameter is not a valid address..."
     fail-500@...    500
     fail-429@...    429 with Retry-After: 1
+    fail-once-500@...
+                    500 for the first request to that whole address, then
+                    accepted
     slow-<ms>@...   accepted after a delay of <ms> milliseconds (max 30000)
+    slow-once-<ms>@...
+                    the first request to that whole address is delayed as
+                    for slow-<ms>, later ones are not
+
+The "once" modes remember the addresses they saw until the fake stops, so a
+test gives each of them a domain of its own.
 
 Usage: mailgun.py --port P --api-key K --domain D [--domain D2] [--log FILE]
 """
@@ -40,7 +49,7 @@ MAX_BODY = 25 * 1024 * 1024
 MAX_SLOW_MS = 30000
 
 MESSAGES_PATH = re.compile(r"^/v3/([^/]+)/messages/?$")
-SLOW_LOCAL_PART = re.compile(r"^slow-(\d+)$")
+SLOW_LOCAL_PART = re.compile(r"^slow-(once-)?(\d+)$")
 ADDRESS_IN_BRACKETS = re.compile(r"<([^<>]*)>")
 
 
@@ -106,12 +115,22 @@ class Store:
         self.lock = threading.Lock()
         self.items = []
         self.counter = itertools.count(1)
+        # Addresses of the "once" failure modes that had a request.
+        self.seen = set()
 
     def new_id(self, domain):
         stamp = datetime.datetime.now(datetime.timezone.utc)
         return "<%s.%d.%s@%s>" % (stamp.strftime("%Y%m%d%H%M%S"),
                                   next(self.counter),
                                   secrets.token_hex(8).upper(), domain)
+
+    def first_request(self, address):
+        """Return True the first time an address is passed, else False."""
+        with self.lock:
+            if address in self.seen:
+                return False
+            self.seen.add(address)
+            return True
 
     def add(self, item):
         with self.lock:
@@ -377,12 +396,20 @@ class Handler(BaseHTTPRequestHandler):
                                    headers={"Retry-After": "1"},
                                    note=" failure_mode=fail-429")
                 return True
+            if local == "fail-once-500" and \
+                    self.store.first_request(address.lower()):
+                self.reply_message(500, "Internal Server Error",
+                                   note=" failure_mode=fail-once-500")
+                return True
 
         for address in recipients:
             local = address.rsplit("@", 1)[0].lower()
             match = SLOW_LOCAL_PART.match(local)
+            if match and match.group(1) and \
+                    not self.store.first_request(address.lower()):
+                return False
             if match:
-                delay_ms = min(int(match.group(1)), MAX_SLOW_MS)
+                delay_ms = min(int(match.group(2)), MAX_SLOW_MS)
                 time.sleep(delay_ms / 1000.0)
                 return False
         return False
