@@ -325,3 +325,18 @@ nh_db_set_error(nh_db_t *db, const char *message)
 
     *out = '\0';
 }
+
+
+int
+nh_db_command(nh_db_t *db, const char *sql)
+{
+    PGresult  *res;
+    int        rc;
+
+    rc = nh_db_exec(db, sql, 0, NULL, &res);
+    if (rc == NH_OK) {
+        PQclear(res);
+    }
+
+    return rc;
+}

@@ -60,6 +60,12 @@ int nh_db_retry_in_ms(const nh_db_t *db);
 int nh_db_exec(nh_db_t *db, const char *sql, int n, const char *const *values,
     PGresult **out);
 
+/*
+ * Runs a statement without parameters whose result has no rows, such as
+ * BEGIN or COMMIT. Returns as nh_db_exec() does.
+ */
+int nh_db_command(nh_db_t *db, const char *sql);
+
 /* The message of the last failure, without a trailing newline. */
 const char *nh_db_error(const nh_db_t *db);
 

@@ -46,6 +46,10 @@
 #define NH_WORKER_ERROR_REPEAT_MS    10000
 /* Characters of a delivery target (a device token) shown in log lines. */
 #define NH_WORKER_TARGET_LOG_CHARS   8
+/* Consumed messages held per request slot (see max_jobs), and the most
+ * held beyond the request slots, which bounds the memory they take. */
+#define NH_WORKER_BACKLOG            16
+#define NH_WORKER_BACKLOG_MAX        1024
 /* Status events relayed per transaction, and at most per sweep. */
 #define NH_WORKER_EVENT_BATCH        1000
 #define NH_WORKER_EVENT_BATCHES      10
@@ -106,7 +110,17 @@ struct nh_job_s {
     nh_gate_t            gate;
     int64_t              retry_at_ms;
     int64_t              backoff_ms;
+    int                  active;     /* counted in the worker's active */
 };
+
+/* One job's result in a batch of nh_worker_run_batch(). */
+typedef struct {
+    int                  done;       /* the statement ran */
+    int                  rc;
+    nh_lease_t           lease;
+    nh_record_t          record;
+    int64_t              retry_in_ms;
+} nh_worker_item_t;
 
 struct nh_worker_s {
     const nh_worker_conf_t  *conf;
@@ -126,7 +140,16 @@ struct nh_worker_s {
     /* Offsets tracked (unfinished, or finished behind an unfinished one)
      * above which the partitions are paused. */
     size_t                   max_tracked;
+    /* Consumed messages held at most: a backlog of leases waiting for a
+     * free request slot, so that a resumed partition's refetch does not
+     * leave the requests idle. */
+    size_t                   max_jobs;
+    /* Jobs past their lease, with requests in flight or outcomes to
+     * write; at most max_in_flight. */
+    size_t                   active;
     int                      paused;
+    /* Set after a failed batch: the next turn writes job by job. */
+    int                      no_batch;
     int                      more;       /* the last batch was cut short */
     int                      failed;     /* a fatal error stops the loop */
 
@@ -167,11 +190,21 @@ static void nh_worker_consume_error(nh_worker_t *w,
 static int nh_worker_message_id(const rd_kafka_message_t *msg,
     char id[NH_UUID_STR_LEN + 1]);
 static void nh_worker_run_jobs(nh_worker_t *w);
+static void nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state,
+    int64_t now);
+static int nh_worker_batchable(const nh_job_t *job, nh_job_state_e state,
+    int64_t now);
 static void nh_worker_lease(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_leased(nh_worker_t *w, nh_job_t *job, int rc,
+    nh_lease_t *leased);
 static void nh_worker_start_targets(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_send(nh_worker_t *w, nh_worker_target_t *target);
 static void nh_worker_on_response(nh_http_request_t *req);
 static void nh_worker_record(nh_worker_t *w, nh_job_t *job);
+static int nh_worker_record_query(nh_worker_t *w, nh_job_t *job,
+    nh_record_t *record, int64_t *retry_in_ms);
+static void nh_worker_recorded(nh_worker_t *w, nh_job_t *job, int rc,
+    nh_record_t *record_in, int64_t retry_in_ms);
 static void nh_worker_record_decision(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
     int64_t retry_in_ms, const char *reason, nh_record_t *record);
@@ -217,6 +250,10 @@ nh_worker_run(const nh_worker_conf_t *conf, const nh_provider_t *provider)
     w.wake[1] = -1;
     w.topics[0].name = conf->topic;
     w.topics[1].name = conf->dlq_topic;
+    w.max_jobs = (size_t) conf->max_in_flight * NH_WORKER_BACKLOG;
+    if (w.max_jobs > (size_t) conf->max_in_flight + NH_WORKER_BACKLOG_MAX) {
+        w.max_jobs = (size_t) conf->max_in_flight + NH_WORKER_BACKLOG_MAX;
+    }
     w.max_tracked = (size_t) conf->max_in_flight * 16;
     if (w.max_tracked < 1024) {
         w.max_tracked = 1024;
@@ -631,9 +668,10 @@ nh_worker_wait_ms(nh_worker_t *w)
 
 
 /*
- * Pauses the assigned partitions while the worker has max_in_flight jobs
- * or too many tracked offsets, and resumes them when it drained. The
- * consumer keeps being polled while paused, for rebalance events.
+ * Pauses the assigned partitions while the worker has max_jobs
+ * consumed messages (a backlog of up to NH_WORKER_BACKLOG_MAX) or
+ * too many tracked offsets, and resumes them when half of that is left.
+ * The consumer keeps being polled while paused, for rebalance events.
  */
 static void
 nh_worker_flow_control(nh_worker_t *w)
@@ -651,7 +689,14 @@ nh_worker_flow_control(nh_worker_t *w)
 static int
 nh_worker_full(const nh_worker_t *w)
 {
-    return w->jobs >= (size_t) w->conf->max_in_flight
+    /* Paused partitions resume only at half the bounds, because each
+     * resume costs a refetch from the broker. */
+    if (w->paused) {
+        return w->jobs > w->max_jobs / 2
+               || nh_offsets_count(w->offsets) > w->max_tracked / 2;
+    }
+
+    return w->jobs >= w->max_jobs
            || nh_offsets_count(w->offsets) >= w->max_tracked;
 }
 
@@ -886,6 +931,15 @@ nh_worker_run_jobs(nh_worker_t *w)
 
     now = nh_time_monotonic_ms();
 
+    if (!w->no_batch) {
+        nh_worker_run_batch(w, NH_JOB_LEASE, now);
+        nh_worker_run_batch(w, NH_JOB_RECORD, now);
+    }
+
+    w->no_batch = 0;
+
+    /* What a batch left: a single job, a decision, or a postponed job. */
+
     for (job = w->head; job != NULL; job = next) {
         next = job->next;
 
@@ -898,7 +952,11 @@ nh_worker_run_jobs(nh_worker_t *w)
         }
 
         if (job->state == NH_JOB_LEASE) {
-            nh_worker_lease(w, job);
+            /* A lease starts requests, so it waits for a free slot. */
+            if (w->active < (size_t) w->conf->max_in_flight) {
+                nh_worker_lease(w, job);
+            }
+
         } else {
             nh_worker_record(w, job);
         }
@@ -906,15 +964,153 @@ nh_worker_run_jobs(nh_worker_t *w)
 }
 
 
+/*
+ * Leases, or writes the outcomes of, every due job in state in one
+ * transaction, so that one WAL flush covers them all. Then it acts on each
+ * result. Decisions of the recipient's preferences are left to the
+ * per-job path. When any statement or the commit fails, the transaction
+ * is rolled back, the jobs wait as when their own write fails, and the
+ * next turn runs them one by one, so that one bad job cannot stop the
+ * others.
+ */
+static void
+nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
+{
+    nh_job_t         *job, **jobs;
+    nh_worker_item_t *items;
+    size_t            n, i, slots;
+    int               rc;
+
+    n = 0;
+
+    for (job = w->head; job != NULL; job = job->next) {
+        n += nh_worker_batchable(job, state, now);
+    }
+
+    /* Leases start requests, so they take only the free request slots. */
+    if (state == NH_JOB_LEASE) {
+        slots = w->active < (size_t) w->conf->max_in_flight
+                ? (size_t) w->conf->max_in_flight - w->active : 0;
+        n = n < slots ? n : slots;
+    }
+
+    if (n < 2 || !nh_db_ready(w->db)) {
+        return;
+    }
+
+    jobs = calloc(n, sizeof(nh_job_t *));
+    items = calloc(n, sizeof(nh_worker_item_t));
+
+    if (jobs == NULL || items == NULL) {
+        free(jobs);
+        free(items);
+        return;
+    }
+
+    i = 0;
+    for (job = w->head; job != NULL && i < n; job = job->next) {
+        if (nh_worker_batchable(job, state, now)) {
+            jobs[i++] = job;
+        }
+    }
+
+    rc = nh_db_command(w->db, "BEGIN");
+
+    for (i = 0; i < n && rc == NH_OK; i++) {
+        if (state == NH_JOB_LEASE) {
+            items[i].rc = nh_delivery_lease(w->db, jobs[i]->id,
+                                            w->conf->lease_seconds,
+                                            &items[i].lease);
+            items[i].done = 1;
+
+            /* A notification that is not leasable is not an error. */
+            if (items[i].rc != NH_OK && items[i].rc != NH_ENOENT) {
+                rc = items[i].rc;
+            }
+
+        } else {
+            items[i].rc = nh_worker_record_query(w, jobs[i],
+                                                 &items[i].record,
+                                                 &items[i].retry_in_ms);
+            items[i].done = 1;
+            rc = items[i].rc;
+        }
+    }
+
+    if (rc == NH_OK) {
+        rc = nh_db_command(w->db, "COMMIT");
+    }
+
+    if (rc != NH_OK) {
+        nh_log(NH_LOG_WARN, "batch write failed, writing one by one",
+               "jobs=%zu state=%s error=%s", n,
+               state == NH_JOB_LEASE ? "lease" : "record",
+               nh_log_quote(nh_db_error(w->db)));
+
+        (void) nh_db_command(w->db, "ROLLBACK");
+
+        for (i = 0; i < n; i++) {
+            if (items[i].done && items[i].rc == NH_OK) {
+                if (state == NH_JOB_LEASE) {
+                    nh_lease_release(&items[i].lease);
+                } else {
+                    nh_record_release(&items[i].record);
+                }
+            }
+
+            nh_worker_retry_later(jobs[i]);
+        }
+
+        w->no_batch = 1;
+        goto done;
+    }
+
+    for (i = 0; i < n; i++) {
+        if (state == NH_JOB_LEASE) {
+            nh_worker_leased(w, jobs[i], items[i].rc, &items[i].lease);
+        } else {
+            nh_worker_recorded(w, jobs[i], items[i].rc, &items[i].record,
+                               items[i].retry_in_ms);
+        }
+    }
+
+done:
+
+    free(jobs);
+    free(items);
+}
+
+
+/* Whether the job is due in state and can be written in a batch. */
+static int
+nh_worker_batchable(const nh_job_t *job, nh_job_state_e state, int64_t now)
+{
+    return job->state == state && job->retry_at_ms <= now
+           && !(state == NH_JOB_RECORD && job->gate.action != NH_GATE_SEND);
+}
+
+
 static void
 nh_worker_lease(nh_worker_t *w, nh_job_t *job)
+{
+    nh_lease_t  lease;
+    int         rc;
+
+    rc = nh_delivery_lease(w->db, job->id, w->conf->lease_seconds, &lease);
+    nh_worker_leased(w, job, rc, &lease);
+}
+
+
+/*
+ * Acts on the result rc of the job's lease, once the lease is committed:
+ * starts the delivery, or finishes or postpones the job.
+ */
+static void
+nh_worker_leased(nh_worker_t *w, nh_job_t *job, int rc, nh_lease_t *leased)
 {
     nh_lease_t   lease;
     const char  *sqlstate;
     char         error[NH_OUTCOME_ERROR_MAX];
-    int          rc;
-
-    rc = nh_delivery_lease(w->db, job->id, w->conf->lease_seconds, &lease);
 
     switch (rc) {
 
@@ -958,7 +1154,10 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    lease = *leased;
     job->lease = lease;
+    job->active = 1;
+    w->active++;
     job->attempt = lease.delivery.attempts;
     if (lease.delivery.tenant_id != NULL) {
         snprintf(job->tenant_id, sizeof(job->tenant_id), "%s",
@@ -1171,9 +1370,6 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
 {
     nh_record_t  record;
     int64_t      retry_in_ms;
-    /* The error and a prefix; nh_delivery_record() cuts it to
-     * NH_OUTCOME_ERROR_MAX. */
-    char         reason[NH_OUTCOME_ERROR_MAX + 64];
     int          rc;
 
     if (job->gate.action != NH_GATE_SEND) {
@@ -1181,17 +1377,46 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    rc = nh_worker_record_query(w, job, &record, &retry_in_ms);
+    nh_worker_recorded(w, job, rc, &record, retry_in_ms);
+}
+
+
+/* Writes the job's outcome; the caller commits it. */
+static int
+nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
+    int64_t *retry_in_ms)
+{
+    /* The error and a prefix; nh_delivery_record() cuts it to
+     * NH_OUTCOME_ERROR_MAX. */
+    char  reason[NH_OUTCOME_ERROR_MAX + 64];
+
     nh_worker_summarize(job);
-    retry_in_ms = nh_worker_retry_in_ms(w, job, reason, sizeof(reason));
+    *retry_in_ms = nh_worker_retry_in_ms(w, job, reason, sizeof(reason));
 
     if (w->provider->targets == NULL) {
-        rc = nh_delivery_record(w->db, job->id, w->provider->name,
-                                &job->outcome, retry_in_ms,
-                                reason[0] ? reason : NULL, &record);
-    } else {
-        rc = nh_worker_record_targets(w, job, retry_in_ms,
-                                      reason[0] ? reason : NULL, &record);
+        return nh_delivery_record(w->db, job->id, w->provider->name,
+                                  &job->outcome, *retry_in_ms,
+                                  reason[0] ? reason : NULL, record);
     }
+
+    return nh_worker_record_targets(w, job, *retry_in_ms,
+                                    reason[0] ? reason : NULL, record);
+}
+
+
+/*
+ * Acts on the result rc of writing the job's outcome, once it is
+ * committed: logs it, queues a dead letter's message and finishes the
+ * job, or postpones the job.
+ */
+static void
+nh_worker_recorded(nh_worker_t *w, nh_job_t *job, int rc,
+    nh_record_t *record_in, int64_t retry_in_ms)
+{
+    nh_record_t  record;
+
+    record = *record_in;
 
     if (rc == NH_EAGAIN) {
         nh_log(NH_LOG_DEBUG, "outcome write postponed", "notification_id=%s "
@@ -1615,6 +1840,10 @@ nh_worker_free_job(nh_worker_t *w, nh_job_t *job)
     size_t  i;
 
     nh_worker_unlink(w, job);
+
+    if (job->active) {
+        w->active--;
+    }
 
     for (i = 0; i < job->n_targets; i++) {
         nh_http_request_free(job->targets[i].req);
