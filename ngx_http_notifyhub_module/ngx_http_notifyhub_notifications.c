@@ -382,11 +382,11 @@ ngx_http_notifyhub_template_fetched(ngx_http_request_t *r, PGresult *res,
 
 /*
  * Fills the content of send from tpl, a template as nh_template_get
- * returns it: the template's channel must be the send's, the texts are
- * rendered with the "data" of item, and the result passes the checks of
- * inline content, so an SMS still has at most 10 parts and a push at most
- * 4 KiB. Returns NGX_OK; NGX_DECLINED with the failures in ctx->details
- * and the reply's status (400 or 422), code and message; or NGX_ERROR.
+ * returns it. The template's channel must be the send's. The texts are
+ * rendered with the "data" of item and pass the checks of inline content,
+ * so an SMS still has at most 10 parts and a push at most 4 KiB. Returns
+ * NGX_OK; NGX_DECLINED with the failures in ctx->details and the reply's
+ * status (400 or 422), code and message; or NGX_ERROR.
  */
 ngx_int_t
 ngx_http_notifyhub_send_template(ngx_http_request_t *r,

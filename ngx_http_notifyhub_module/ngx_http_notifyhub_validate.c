@@ -192,8 +192,8 @@ ngx_http_notifyhub_bearer(ngx_http_request_t *r, size_t *len)
 /*
  * Checks a query's result: NULL (no connection, timeout, full queue)
  * becomes 503 and a failed statement 500, both logged, and the request is
- * finalized. Returns NGX_OK when res holds rows, any number of them, else
- * NGX_DONE.
+ * finalized. Returns NGX_OK when res contains rows, any number of them,
+ * else NGX_DONE.
  */
 ngx_int_t
 ngx_http_notifyhub_pg_rows(ngx_http_request_t *r, PGresult *res,
