@@ -32,7 +32,8 @@ nh_backoff_cap_ms(int attempt, int64_t base_ms, int64_t max_ms)
 
     cap = base_ms;
 
-    /* Doubling stops at max_ms, so cap never overflows. */
+    /* A cap over max_ms / 2 becomes max_ms instead of doubling, so the
+     * doubling cannot overflow. */
     for (i = 1; i < attempt && cap < max_ms; i++) {
         cap = cap > max_ms / 2 ? max_ms : cap * 2;
     }

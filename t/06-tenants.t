@@ -29,13 +29,6 @@ my %vars = (
 run_blocks(vars => \%vars);
 
 
-# Returns the rows of a query as one string, to compare two states.
-sub rows_text {
-    my @rows = psql(@_);
-
-    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
-}
-
 
 sub tenants_state {
     my ($owner_id) = @_;

@@ -32,13 +32,6 @@ my %vars = (
 run_blocks(vars => \%vars);
 
 
-# Returns the rows of a query as one string, to compare two states.
-sub rows_text {
-    my @rows = psql(@_);
-
-    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
-}
-
 
 sub keys_state {
     my ($tenant_id) = @_;

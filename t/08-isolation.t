@@ -28,13 +28,6 @@ my $a1_key = api('POST', "/api/tenants/$a1->{tenant_id}/api-keys",
 ok($a1_key && $a1_key->{id}, "Alice's tenant has a second key");
 
 
-# Returns the rows of a query as one string, to compare two states.
-sub rows_text {
-    my @rows = psql(@_);
-
-    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
-}
-
 
 # Everything the requests below could change: the tenants of both owners
 # and their keys.

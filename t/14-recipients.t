@@ -36,13 +36,6 @@ run_blocks(vars => \%vars);
 my %captured = %NotifyHub::Test::VARS;
 
 
-# Returns the rows of a query as one string, to compare two states.
-sub rows_text {
-    my @rows = psql(@_);
-
-    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
-}
-
 
 sub recipients_state {
     my ($tenant_id) = @_;

@@ -42,12 +42,6 @@ sub send_to {
                   content => \%content, %extra });
 }
 
-sub rows_text {
-    my @rows = psql(@_);
-
-    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
-}
-
 sub stored_count {
     return psql('SELECT count(*) FROM notifications WHERE tenant_id = $1',
         $tenant->{tenant_id});

@@ -12,8 +12,6 @@
 #define NH_EVENTS_FLUSH_MS  5000
 
 
-static int nh_events_command(nh_db_t *db, const char *sql,
-    const char *value);
 static int nh_events_end(nh_db_t *db, int commit);
 
 
@@ -32,7 +30,7 @@ nh_events_relay(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     res = NULL;
     ids = NULL;
 
-    rc = nh_events_command(db, "BEGIN", NULL);
+    rc = nh_db_command(db, "BEGIN");
     if (rc != NH_OK) {
         return rc;
     }
@@ -122,14 +120,19 @@ nh_events_relay(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     PQclear(res);
     res = NULL;
 
-    rc = nh_events_command(db, "DELETE FROM notification_events"
-                           " WHERE id = ANY ($1::bigint[])", ids);
+    values[0] = ids;
+
+    rc = nh_db_exec(db, "DELETE FROM notification_events"
+                    " WHERE id = ANY ($1::bigint[])", 1, values, &res);
     free(ids);
     ids = NULL;
 
     if (rc != NH_OK) {
         goto failed;
     }
+
+    PQclear(res);
+    res = NULL;
 
     rc = nh_events_end(db, 1);
     if (rc == NH_OK) {
@@ -150,25 +153,9 @@ failed:
 }
 
 
-/* Runs a statement without rows, with at most one parameter. */
-static int
-nh_events_command(nh_db_t *db, const char *sql, const char *value)
-{
-    PGresult  *res;
-    int        rc;
-
-    rc = nh_db_exec(db, sql, value != NULL ? 1 : 0, &value, &res);
-    if (rc == NH_OK) {
-        PQclear(res);
-    }
-
-    return rc;
-}
-
-
 /* Commits or rolls back the relay's transaction. */
 static int
 nh_events_end(nh_db_t *db, int commit)
 {
-    return nh_events_command(db, commit ? "COMMIT" : "ROLLBACK", NULL);
+    return nh_db_command(db, commit ? "COMMIT" : "ROLLBACK");
 }

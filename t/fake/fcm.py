@@ -15,7 +15,7 @@ Speaks the part of the FCM HTTP v1 API that NotifyHub uses:
         Needs "Authorization: Bearer <token>" with a token issued here and
         not expired (else 401 UNAUTHENTICATED), and a message of the v1
         shape: exactly one of token, topic and condition, notification
-        title and body strings, data values strings. Answers
+        title and body strings, data values strings. Replies with
         {"name": "projects/<project>/messages/<id>"}.
 
 The device token's prefix selects a failure mode:

@@ -77,7 +77,7 @@ use Scalar::Util ();
 our @EXPORT = qw(
     run_blocks var require_stack load_env base_url
     api http_request signup_owner create_tenant create_tenant_full
-    unique_email psql table_count wait_for mailgun_messages stack
+    unique_email psql rows_text table_count wait_for mailgun_messages stack
     json_subset json_pointer decode_json_text encode_json_text
     parse_blocks
 );
@@ -652,6 +652,15 @@ sub run_command {
     $? = $status;
 
     return ($out, $err);
+}
+
+
+# Returns the rows of a query as one string, to compare two states: one
+# line per row, "|" between values, "(null)" for NULL.
+sub rows_text {
+    my @rows = psql(@_);
+
+    return join "\n", map { join '|', map { $_ // '(null)' } @$_ } @rows;
 }
 
 
