@@ -215,16 +215,38 @@ my $all_bad_id = psql(q{INSERT INTO notifications (id, tenant_id, channel,
 
 my $all_bad = wait_for_status($all_bad_id, qw(SENT FAILED));
 
-# The last token's UNAVAILABLE is transient, so each of the test profile's
-# NH_MAX_ATTEMPTS=3 attempts goes to both tokens before the dead letter.
+# UNAVAILABLE is transient, so the test profile's NH_MAX_ATTEMPTS=3
+# attempts are made before the dead letter. INVALID_ARGUMENT is permanent,
+# so only the first attempt goes to that token.
 is($all_bad->{status}, 'FAILED', 'fan-out fails when every token fails');
-is($all_bad->{attempts}, 3, 'a transient last error is retried');
+is($all_bad->{attempts}, 3, 'a transient error of one token is retried');
 like($all_bad->{lastError} // '', qr/UNAVAILABLE/,
     'lastError is the last token\'s error');
-is(scalar(() = push_log_rows($all_bad_id)), 6,
-    'two log rows per attempt');
+# The fake keeps accepted messages only, so the log rows, one per request,
+# show what was sent.
+is_deeply([map { "$_->[4] $_->[0]" } push_log_rows($all_bad_id)],
+    ["invalid-x-$run FAILED", "unavailable-$run FAILED",
+     "unavailable-$run FAILED", "unavailable-$run FAILED"],
+    'the retries leave out the token that failed permanently');
 is(psql('SELECT count(*) FROM dead_letters WHERE notification_id = $1',
         $all_bad_id), 1, 'fan-out failure is dead-lettered');
+
+# A transient failure first and a permanent one last: the notification is
+# still retried, and the retries go to the first token only.
+my $mixed_id = psql(q{INSERT INTO notifications (id, tenant_id, channel,
+        status, to_address, body, created_at, updated_at)
+    VALUES (gen_random_uuid(), $1, 'PUSH', 'PENDING',
+            jsonb_build_object('deviceTokens', jsonb_build_array($2, $3)),
+            'Mixed', now(), now() - interval '1 hour')
+    RETURNING id}, $tenant->{tenant_id}, "unavailable-y-$run",
+    "invalid-y-$run");
+my $mixed = wait_for_status($mixed_id, qw(FAILED));
+
+is($mixed->{attempts}, 3,
+    'a permanent last error does not hide an earlier transient one');
+is_deeply([map { $_->[4] } push_log_rows($mixed_id)],
+    ["unavailable-y-$run", "invalid-y-$run", "unavailable-y-$run",
+     "unavailable-y-$run"], 'the invalid token is left out of the retries');
 
 
 # --- Access token rejected by FCM --------------------------------------------

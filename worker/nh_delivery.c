@@ -10,56 +10,119 @@
 #include <cjson/cJSON.h>
 
 
-static const char *nh_delivery_value(PGresult *res, const char *column);
+/* A PostgreSQL array literal being built. */
+typedef struct {
+    char    *data;
+    size_t   len;
+    size_t   size;
+    int      failed;     /* an allocation failed */
+} nh_array_t;
+
+struct nh_lease_rows_s {
+    PGresult  *res;
+    size_t     refs;
+};
+
+
+static const char *nh_delivery_value(PGresult *res, int row,
+    const char *column);
 static void nh_delivery_to_utf8(const char *in, char *out, size_t size);
-static int nh_delivery_result(PGresult *res, nh_record_t *out);
+static int nh_delivery_result(PGresult *res, int row, nh_record_t *out);
+static void nh_array_append(nh_array_t *a, const char *s, size_t n);
+static void nh_array_add(nh_array_t *a, const char *value);
+static void nh_array_add_number(nh_array_t *a, long long value, int null);
+static char *nh_array_finish(nh_array_t *a);
 
 
 int
-nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
-    nh_lease_t *out)
+nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
+    long lease_seconds, nh_lease_t *out)
 {
-    PGresult    *res;
-    const char  *values[2];
-    const char  *attempts;
-    char         seconds[24];
-    int          rc;
+    nh_lease_rows_t  *rows;
+    nh_lease_t       *lease;
+    nh_array_t        list;
+    PGresult         *res;
+    const char       *values[2];
+    const char       *item, *attempts;
+    char              seconds[24];
+    char             *text;
+    size_t            i;
+    long              k;
+    int               rc, row;
+
+    memset(out, 0, n * sizeof(nh_lease_t));
+    memset(&list, 0, sizeof(nh_array_t));
+
+    for (i = 0; i < n; i++) {
+        nh_array_add(&list, ids[i]);
+    }
+
+    text = nh_array_finish(&list);
+    rows = malloc(sizeof(nh_lease_rows_t));
+
+    if (text == NULL || rows == NULL) {
+        free(text);
+        free(rows);
+        return NH_ENOMEM;
+    }
 
     snprintf(seconds, sizeof(seconds), "%ld", lease_seconds);
-    values[0] = id;
+    values[0] = text;
     values[1] = seconds;
 
-    rc = nh_db_exec(db, "SELECT * FROM nh_delivery_lease($1, $2)", 2, values,
-                    &res);
+    rc = nh_db_exec(db, "SELECT * FROM nh_delivery_lease_many($1, $2)", 2,
+                    values, &res);
+    free(text);
+
     if (rc != NH_OK) {
+        free(rows);
         return rc;
     }
 
-    if (PQntuples(res) == 0) {
-        PQclear(res);
-        return NH_ENOENT;
+    rows->res = res;
+    rows->refs = 0;
+
+    for (row = 0; row < PQntuples(res); row++) {
+        item = nh_delivery_value(res, row, "item");
+        k = item != NULL ? strtol(item, NULL, 10) : 0;
+
+        /* item is a position in ids, from 1. */
+        if (k < 1 || (size_t) k > n || out[k - 1].rows != NULL) {
+            continue;
+        }
+
+        lease = &out[k - 1];
+        lease->rows = rows;
+        rows->refs++;
+
+        lease->channel = nh_delivery_value(res, row, "channel");
+        lease->delivery.notification_id = ids[k - 1];
+        lease->delivery.tenant_id = nh_delivery_value(res, row, "tenant_id");
+        lease->delivery.to = nh_delivery_value(res, row, "to_email");
+        lease->delivery.to_json = nh_delivery_value(res, row, "to_address");
+        lease->delivery.subject = nh_delivery_value(res, row, "subject");
+        lease->delivery.body = nh_delivery_value(res, row, "body");
+        lease->delivery.html = nh_delivery_value(res, row, "html");
+        lease->delivery.data = nh_delivery_value(res, row, "data");
+
+        lease->priority = nh_delivery_value(res, row, "priority");
+        lease->channel_enabled = nh_delivery_value(res, row,
+                                                   "channel_enabled");
+        lease->quiet_start = nh_delivery_value(res, row, "quiet_start");
+        lease->quiet_end = nh_delivery_value(res, row, "quiet_end");
+        lease->quiet_timezone = nh_delivery_value(res, row,
+                                                  "quiet_timezone");
+        lease->failed_targets = nh_delivery_value(res, row,
+                                                  "failed_targets");
+
+        attempts = nh_delivery_value(res, row, "attempts");
+        lease->delivery.attempts = attempts != NULL ? atoi(attempts) : 0;
     }
 
-    memset(out, 0, sizeof(nh_lease_t));
-    out->res = res;
-    out->channel = nh_delivery_value(res, "channel");
-    out->delivery.notification_id = id;
-    out->delivery.tenant_id = nh_delivery_value(res, "tenant_id");
-    out->delivery.to = nh_delivery_value(res, "to_email");
-    out->delivery.to_json = nh_delivery_value(res, "to_address");
-    out->delivery.subject = nh_delivery_value(res, "subject");
-    out->delivery.body = nh_delivery_value(res, "body");
-    out->delivery.html = nh_delivery_value(res, "html");
-    out->delivery.data = nh_delivery_value(res, "data");
-
-    out->priority = nh_delivery_value(res, "priority");
-    out->channel_enabled = nh_delivery_value(res, "channel_enabled");
-    out->quiet_start = nh_delivery_value(res, "quiet_start");
-    out->quiet_end = nh_delivery_value(res, "quiet_end");
-    out->quiet_timezone = nh_delivery_value(res, "quiet_timezone");
-
-    attempts = nh_delivery_value(res, "attempts");
-    out->delivery.attempts = attempts != NULL ? atoi(attempts) : 0;
+    if (rows->refs == 0) {
+        PQclear(res);
+        free(rows);
+    }
 
     return NH_OK;
 }
@@ -68,7 +131,11 @@ nh_delivery_lease(nh_db_t *db, const char *id, long lease_seconds,
 void
 nh_lease_release(nh_lease_t *lease)
 {
-    PQclear(lease->res);
+    if (lease->rows != NULL && --lease->rows->refs == 0) {
+        PQclear(lease->rows->res);
+        free(lease->rows);
+    }
+
     memset(lease, 0, sizeof(nh_lease_t));
 }
 
@@ -103,51 +170,87 @@ nh_delivery_decide(nh_db_t *db, const char *id, const char *status,
 
 
 int
-nh_delivery_record(nh_db_t *db, const char *id, const char *provider,
-    const nh_outcome_t *outcome, int64_t retry_in_ms,
-    const char *dead_letter_reason, nh_record_t *out)
+nh_delivery_record_many(nh_db_t *db, const nh_outcome_item_t *items,
+    size_t n, nh_record_t *out)
 {
-    PGresult    *res;
-    const char  *values[9];
-    char         http_status[24], duration[24], retry[24];
-    char         message_id[NH_OUTCOME_ID_MAX], error[NH_OUTCOME_ERROR_MAX];
-    char         reason[NH_OUTCOME_ERROR_MAX];
-    int          rc;
+    const nh_outcome_t  *o;
+    nh_array_t           arrays[9];
+    PGresult            *res;
+    const char          *values[9];
+    char                 message_id[NH_OUTCOME_ID_MAX];
+    char                 error[NH_OUTCOME_ERROR_MAX];
+    char                 reason[NH_OUTCOME_ERROR_MAX];
+    char                *texts[9];
+    size_t               i, k;
+    int                  rc, bad;
 
-    /* Provider replies may hold any bytes; PostgreSQL rejects text that is
-     * not valid UTF-8, and would then reject the outcome on every retry. */
-    nh_delivery_to_utf8(outcome->provider_message_id, message_id,
-                        sizeof(message_id));
-    nh_delivery_to_utf8(outcome->error, error, sizeof(error));
-    nh_delivery_to_utf8(dead_letter_reason != NULL ? dead_letter_reason : "",
-                        reason, sizeof(reason));
+    memset(out, 0, n * sizeof(nh_record_t));
+    memset(arrays, 0, sizeof(arrays));
 
-    snprintf(http_status, sizeof(http_status), "%ld", outcome->http_status);
-    snprintf(duration, sizeof(duration), "%lld",
-             (long long) outcome->duration_ms);
-    snprintf(retry, sizeof(retry), "%lld", (long long) retry_in_ms);
+    for (i = 0; i < n; i++) {
+        o = items[i].outcome;
 
-    values[0] = id;
-    values[1] = outcome->status == NH_OUTCOME_SENT ? "SENT" : "FAILED";
-    values[2] = provider;
-    values[3] = outcome->http_status > 0 ? http_status : NULL;
-    values[4] = message_id[0] != '\0' ? message_id : NULL;
-    values[5] = error[0] != '\0' ? error : NULL;
-    values[6] = duration;
-    values[7] = retry_in_ms >= 0 ? retry : NULL;
-    values[8] = reason[0] != '\0' ? reason : NULL;
+        /* Provider replies may hold any bytes; PostgreSQL rejects text
+         * that is not valid UTF-8, and would then reject the outcome on
+         * every retry. */
+        nh_delivery_to_utf8(o->provider_message_id, message_id,
+                            sizeof(message_id));
+        nh_delivery_to_utf8(o->error, error, sizeof(error));
+        nh_delivery_to_utf8(items[i].dead_letter_reason != NULL
+                            ? items[i].dead_letter_reason : "",
+                            reason, sizeof(reason));
+
+        nh_array_add(&arrays[0], items[i].id);
+        nh_array_add(&arrays[1], items[i].provider);
+        nh_array_add(&arrays[2],
+                     o->status == NH_OUTCOME_SENT ? "SENT" : "FAILED");
+        nh_array_add_number(&arrays[3], o->http_status, o->http_status <= 0);
+        nh_array_add(&arrays[4], message_id[0] != '\0' ? message_id : NULL);
+        nh_array_add(&arrays[5], error[0] != '\0' ? error : NULL);
+        nh_array_add_number(&arrays[6], o->duration_ms, 0);
+        nh_array_add_number(&arrays[7], items[i].retry_in_ms,
+                            items[i].retry_in_ms < 0);
+        nh_array_add(&arrays[8], reason[0] != '\0' ? reason : NULL);
+    }
+
+    bad = 0;
+    for (k = 0; k < 9; k++) {
+        texts[k] = nh_array_finish(&arrays[k]);
+        bad |= texts[k] == NULL;
+    }
+
+    if (bad) {
+        for (k = 0; k < 9; k++) {
+            free(texts[k]);
+        }
+
+        return NH_ENOMEM;
+    }
+
+    for (k = 0; k < 9; k++) {
+        values[k] = texts[k];
+    }
 
     rc = nh_db_exec(db, "SELECT status, dead_letter FROM "
-                    "nh_delivery_record($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    9, values, &res);
+                    "nh_delivery_record_many($1, $2, $3, $4, $5, $6, $7, $8,"
+                    " $9)", 9, values, &res);
+
+    for (k = 0; k < 9; k++) {
+        free(texts[k]);
+    }
+
     if (rc != NH_OK) {
         return rc;
     }
 
-    rc = nh_delivery_result(res, out);
+    /* The function returns one row per item, in the items' order. */
+    for (i = 0; i < n && (int) i < PQntuples(res); i++) {
+        (void) nh_delivery_result(res, (int) i, &out[i]);
+    }
+
     PQclear(res);
 
-    return rc;
+    return NH_OK;
 }
 
 
@@ -217,6 +320,9 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
                                        (double) o->duration_ms) == NULL;
         bad |= cJSON_AddBoolToObject(item, "unregistered",
                                      o->unregistered != 0) == NULL;
+        bad |= cJSON_AddBoolToObject(item, "permanent",
+                                     o->status == NH_OUTCOME_FAILED
+                                     && !o->transient) == NULL;
     }
 
     text = bad ? NULL : cJSON_PrintUnformatted(list);
@@ -245,7 +351,12 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
         return rc;
     }
 
-    rc = nh_delivery_result(res, out);
+    memset(out, 0, sizeof(nh_record_t));
+
+    if (PQntuples(res) == 1) {
+        (void) nh_delivery_result(res, 0, out);
+    }
+
     PQclear(res);
 
     return rc;
@@ -253,23 +364,19 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
 
 
 /*
- * Fills out from the first row of a record call's result: status,
- * dead_letter and, when present, deactivated. Returns 0.
+ * Fills out from one row of a record call's result: status, dead_letter
+ * and, when present, deactivated. Returns 0.
  */
 static int
-nh_delivery_result(PGresult *res, nh_record_t *out)
+nh_delivery_result(PGresult *res, int row, nh_record_t *out)
 {
     const char  *status, *dead_letter, *deactivated;
 
     memset(out, 0, sizeof(nh_record_t));
 
-    if (PQntuples(res) != 1) {
-        return NH_OK;
-    }
-
-    status = nh_delivery_value(res, "status");
-    dead_letter = nh_delivery_value(res, "dead_letter");
-    deactivated = nh_delivery_value(res, "deactivated");
+    status = nh_delivery_value(res, row, "status");
+    dead_letter = nh_delivery_value(res, row, "dead_letter");
+    deactivated = nh_delivery_value(res, row, "deactivated");
 
     if (status != NULL) {
         out->stored = 1;
@@ -288,18 +395,18 @@ nh_delivery_result(PGresult *res, nh_record_t *out)
 }
 
 
-/* Returns the first row's value of column, or NULL for SQL NULL. */
+/* Returns the row's value of column, or NULL for SQL NULL. */
 static const char *
-nh_delivery_value(PGresult *res, const char *column)
+nh_delivery_value(PGresult *res, int row, const char *column)
 {
     int  col;
 
     col = PQfnumber(res, column);
-    if (col < 0 || PQgetisnull(res, 0, col)) {
+    if (col < 0 || PQgetisnull(res, row, col)) {
         return NULL;
     }
 
-    return PQgetvalue(res, 0, col);
+    return PQgetvalue(res, row, col);
 }
 
 
@@ -320,4 +427,103 @@ nh_delivery_to_utf8(const char *in, char *out, size_t size)
             out[i] = '?';
         }
     }
+}
+
+
+static void
+nh_array_append(nh_array_t *a, const char *s, size_t n)
+{
+    char    *data;
+    size_t   size;
+
+    if (a->failed) {
+        return;
+    }
+
+    /* One byte more for the closing brace and one for the NUL. */
+    if (a->len + n + 2 > a->size) {
+        size = a->size != 0 ? a->size : 256;
+        while (a->len + n + 2 > size) {
+            size *= 2;
+        }
+
+        data = realloc(a->data, size);
+        if (data == NULL) {
+            a->failed = 1;
+            return;
+        }
+
+        a->data = data;
+        a->size = size;
+    }
+
+    memcpy(a->data + a->len, s, n);
+    a->len += n;
+}
+
+
+/*
+ * Adds an element: NULL, or value in double quotes with its quotes and
+ * backslashes escaped, so that any text is one element.
+ */
+static void
+nh_array_add(nh_array_t *a, const char *value)
+{
+    const char  *p;
+
+    nh_array_append(a, a->len == 0 ? "{" : ",", 1);
+
+    if (value == NULL) {
+        nh_array_append(a, "NULL", 4);
+        return;
+    }
+
+    nh_array_append(a, "\"", 1);
+
+    for (p = value; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            nh_array_append(a, "\\", 1);
+        }
+
+        nh_array_append(a, p, 1);
+    }
+
+    nh_array_append(a, "\"", 1);
+}
+
+
+static void
+nh_array_add_number(nh_array_t *a, long long value, int null)
+{
+    char  buf[24];
+
+    if (null) {
+        nh_array_add(a, NULL);
+        return;
+    }
+
+    snprintf(buf, sizeof(buf), "%lld", value);
+    nh_array_add(a, buf);
+}
+
+
+/* Returns the literal, to be freed by the caller, or NULL when out of
+ * memory. An array without elements is "{}". */
+static char *
+nh_array_finish(nh_array_t *a)
+{
+    if (a->len == 0) {
+        nh_array_append(a, "{", 1);
+    }
+
+    nh_array_append(a, "}", 1);
+
+    if (a->failed) {
+        free(a->data);
+        return NULL;
+    }
+
+    a->data[a->len] = '\0';
+
+    return a->data;
 }

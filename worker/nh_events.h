@@ -23,4 +23,22 @@
 int nh_events_relay(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     int limit, int *relayed);
 
+typedef struct nh_events_relayer_s  nh_events_relayer_t;
+
+/*
+ * Starts a thread that relays the events with nh_events_relay() every
+ * 200 ms, and at once again while batches come out full. It
+ * has its own PostgreSQL connection and its own producer, so that waiting
+ * for Kafka's acknowledgements never holds up the caller's loop. Signals
+ * are blocked in the thread. Returns 0, or NH_ERROR (logged).
+ */
+int nh_events_relayer_start(const char *pg_dsn, const char *brokers,
+    const char *client_id, const char *topic, nh_events_relayer_t **out);
+
+/*
+ * Stops the thread after its current batch, waits for it and frees
+ * everything. Accepts NULL.
+ */
+void nh_events_relayer_stop(nh_events_relayer_t *r);
+
 #endif /* NH_EVENTS_H */

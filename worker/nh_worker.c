@@ -50,17 +50,17 @@
  * held beyond the request slots, which bounds the memory they take. */
 #define NH_WORKER_BACKLOG            16
 #define NH_WORKER_BACKLOG_MAX        1024
-/* Status events relayed per transaction, and at most per sweep. */
-#define NH_WORKER_EVENT_BATCH        1000
-#define NH_WORKER_EVENT_BATCHES      10
+/* The dead letter's reason: the error and a prefix. The record functions
+ * cut it to NH_OUTCOME_ERROR_MAX. */
+#define NH_WORKER_REASON_MAX         (NH_OUTCOME_ERROR_MAX + 64)
 /* Time zones of quiet hours kept loaded. */
 #define NH_WORKER_ZONES              256
 
 
 typedef enum {
-    NH_JOB_LEASE = 0,    /* waiting for nh_delivery_lease() */
+    NH_JOB_LEASE = 0,    /* waiting for its lease */
     NH_JOB_SEND,         /* provider request in flight */
-    NH_JOB_RECORD        /* outcome waiting for nh_delivery_record() */
+    NH_JOB_RECORD        /* outcome waiting to be written */
 } nh_job_state_e;
 
 typedef struct nh_worker_s  nh_worker_t;
@@ -113,15 +113,6 @@ struct nh_job_s {
     int                  active;     /* counted in the worker's active */
 };
 
-/* One job's result in a batch of nh_worker_run_batch(). */
-typedef struct {
-    int                  done;       /* the statement ran */
-    int                  rc;
-    nh_lease_t           lease;
-    nh_record_t          record;
-    int64_t              retry_in_ms;
-} nh_worker_item_t;
-
 struct nh_worker_s {
     const nh_worker_conf_t  *conf;
     const nh_provider_t     *provider;
@@ -133,6 +124,7 @@ struct nh_worker_s {
     rd_kafka_t              *producer;
     rd_kafka_queue_t        *consumer_queue;
     rd_kafka_queue_t        *admin_queue;
+    nh_events_relayer_t     *relayer;
 
     nh_job_t                *head;
     nh_job_t                *tail;
@@ -192,6 +184,11 @@ static int nh_worker_message_id(const rd_kafka_message_t *msg,
 static void nh_worker_run_jobs(nh_worker_t *w);
 static void nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state,
     int64_t now);
+static int nh_worker_lease_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n);
+static int nh_worker_record_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n);
+static int nh_worker_record_each(nh_worker_t *w, nh_job_t **jobs, size_t n);
+static void nh_worker_outcome_item(nh_worker_t *w, nh_job_t *job,
+    nh_outcome_item_t *item, char *reason);
 static int nh_worker_batchable(const nh_job_t *job, nh_job_state_e state,
     int64_t now);
 static void nh_worker_lease(nh_worker_t *w, nh_job_t *job);
@@ -208,6 +205,8 @@ static void nh_worker_recorded(nh_worker_t *w, nh_job_t *job, int rc,
 static void nh_worker_record_decision(nh_worker_t *w, nh_job_t *job);
 static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
     int64_t retry_in_ms, const char *reason, nh_record_t *record);
+static size_t nh_worker_drop_failed_targets(nh_job_t *job, char **names,
+    size_t n);
 static void nh_worker_summarize(nh_job_t *job);
 static void nh_worker_log_outcome(nh_job_t *job, const nh_record_t *record,
     int64_t retry_in_ms);
@@ -233,7 +232,7 @@ static void nh_worker_schedule_retries(nh_worker_t *w);
 static int64_t nh_worker_retry_in_ms(nh_worker_t *w, nh_job_t *job,
     char *reason, size_t size);
 static void nh_worker_sweep(nh_worker_t *w);
-static void nh_worker_relay_events(nh_worker_t *w);
+static int nh_worker_lagging(nh_worker_t *w);
 static void nh_worker_commit(nh_worker_t *w);
 
 
@@ -292,6 +291,7 @@ nh_worker_start(nh_worker_t *w)
     const nh_worker_conf_t           *conf = w->conf;
     rd_kafka_topic_partition_list_t  *topics;
     rd_kafka_resp_err_t               err;
+    char                              topic[NH_WORKER_TOPIC_MAX + 1];
 
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
         nh_log(NH_LOG_ERROR, "libcurl initialisation failed", NULL);
@@ -328,6 +328,15 @@ nh_worker_start(nh_worker_t *w)
 
     if (nh_kafka_producer_create(conf->brokers, conf->name,
                                  nh_outbox_delivered, w, &w->producer)
+        != NH_OK)
+    {
+        return NH_ERROR;
+    }
+
+    snprintf(topic, sizeof(topic), "%sevents", conf->topic_prefix);
+
+    if (nh_events_relayer_start(conf->pg_dsn, conf->brokers, conf->name,
+                                topic, &w->relayer)
         != NH_OK)
     {
         return NH_ERROR;
@@ -468,6 +477,8 @@ static void
 nh_worker_close(nh_worker_t *w)
 {
     rd_kafka_resp_err_t  err;
+
+    nh_events_relayer_stop(w->relayer);
 
     while (w->head != NULL) {
         nh_worker_free_job(w, w->head);
@@ -635,6 +646,7 @@ nh_worker_wait_ms(nh_worker_t *w)
 {
     nh_job_t  *job;
     int64_t    now, due, wait;
+    int        full;
 
     if (w->more) {
         return 0;
@@ -648,8 +660,14 @@ nh_worker_wait_ms(nh_worker_t *w)
         wait = due;
     }
 
+    full = w->active >= (size_t) w->conf->max_in_flight;
+
     for (job = w->head; job != NULL; job = job->next) {
-        if (job->state == NH_JOB_SEND) {
+        /* A lease waits for a free request slot, and a finished request
+         * wakes the loop. */
+        if (job->state == NH_JOB_SEND
+            || (job->state == NH_JOB_LEASE && full))
+        {
             continue;
         }
 
@@ -928,22 +946,29 @@ nh_worker_run_jobs(nh_worker_t *w)
 {
     nh_job_t  *job, *next;
     int64_t    now;
+    int        batch;
 
     now = nh_time_monotonic_ms();
-
-    if (!w->no_batch) {
-        nh_worker_run_batch(w, NH_JOB_LEASE, now);
-        nh_worker_run_batch(w, NH_JOB_RECORD, now);
-    }
-
+    batch = !w->no_batch;
     w->no_batch = 0;
 
-    /* What a batch left: a single job, a decision, or a postponed job. */
+    /* Outcomes first, because they free the request slots that leases
+     * take. */
+    if (batch) {
+        nh_worker_run_batch(w, NH_JOB_RECORD, now);
+        nh_worker_run_batch(w, NH_JOB_LEASE, now);
+    }
+
+    /* What the batches left: decisions of the recipient's preferences, or
+     * every job after a failed batch. Leases that found no free slot wait
+     * for the next turn's batch. */
 
     for (job = w->head; job != NULL; job = next) {
         next = job->next;
 
-        if (job->state == NH_JOB_SEND || job->retry_at_ms > now) {
+        if (job->state == NH_JOB_SEND || job->retry_at_ms > now
+            || (batch && nh_worker_batchable(job, job->state, now)))
+        {
             continue;
         }
 
@@ -965,21 +990,19 @@ nh_worker_run_jobs(nh_worker_t *w)
 
 
 /*
- * Leases, or writes the outcomes of, every due job in state in one
- * transaction, so that one WAL flush covers them all. Then it acts on each
- * result. Decisions of the recipient's preferences are left to the
- * per-job path. When any statement or the commit fails, the transaction
- * is rolled back, the jobs wait as when their own write fails, and the
- * next turn runs them one by one, so that one bad job cannot stop the
- * others.
+ * Leases, or writes the outcomes of, every due job in state with one
+ * statement, so that the per-statement costs are paid once per loop turn.
+ * Then it acts on each result. Decisions of the recipient's preferences
+ * are left to the per-job path. When the statement fails, the jobs wait as
+ * when their own write fails, and the next turn runs them one by one, so
+ * that one bad job cannot stop the others.
  */
 static void
 nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
 {
-    nh_job_t         *job, **jobs;
-    nh_worker_item_t *items;
-    size_t            n, i, slots;
-    int               rc;
+    nh_job_t  *job, **jobs;
+    size_t     n, i, slots;
+    int        rc;
 
     n = 0;
 
@@ -994,16 +1017,12 @@ nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
         n = n < slots ? n : slots;
     }
 
-    if (n < 2 || !nh_db_ready(w->db)) {
+    if (n == 0 || !nh_db_ready(w->db)) {
         return;
     }
 
     jobs = calloc(n, sizeof(nh_job_t *));
-    items = calloc(n, sizeof(nh_worker_item_t));
-
-    if (jobs == NULL || items == NULL) {
-        free(jobs);
-        free(items);
+    if (jobs == NULL) {
         return;
     }
 
@@ -1014,31 +1033,14 @@ nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
         }
     }
 
-    rc = nh_db_command(w->db, "BEGIN");
+    if (state == NH_JOB_LEASE) {
+        rc = nh_worker_lease_jobs(w, jobs, n);
 
-    for (i = 0; i < n && rc == NH_OK; i++) {
-        if (state == NH_JOB_LEASE) {
-            items[i].rc = nh_delivery_lease(w->db, jobs[i]->id,
-                                            w->conf->lease_seconds,
-                                            &items[i].lease);
-            items[i].done = 1;
+    } else if (w->provider->targets == NULL) {
+        rc = nh_worker_record_jobs(w, jobs, n);
 
-            /* A notification that is not leasable is not an error. */
-            if (items[i].rc != NH_OK && items[i].rc != NH_ENOENT) {
-                rc = items[i].rc;
-            }
-
-        } else {
-            items[i].rc = nh_worker_record_query(w, jobs[i],
-                                                 &items[i].record,
-                                                 &items[i].retry_in_ms);
-            items[i].done = 1;
-            rc = items[i].rc;
-        }
-    }
-
-    if (rc == NH_OK) {
-        rc = nh_db_command(w->db, "COMMIT");
+    } else {
+        rc = nh_worker_record_each(w, jobs, n);
     }
 
     if (rc != NH_OK) {
@@ -1047,37 +1049,161 @@ nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
                state == NH_JOB_LEASE ? "lease" : "record",
                nh_log_quote(nh_db_error(w->db)));
 
-        (void) nh_db_command(w->db, "ROLLBACK");
-
         for (i = 0; i < n; i++) {
-            if (items[i].done && items[i].rc == NH_OK) {
-                if (state == NH_JOB_LEASE) {
-                    nh_lease_release(&items[i].lease);
-                } else {
-                    nh_record_release(&items[i].record);
-                }
-            }
-
             nh_worker_retry_later(jobs[i]);
         }
 
         w->no_batch = 1;
-        goto done;
+    }
+
+    free(jobs);
+}
+
+
+/*
+ * Leases the n jobs with one statement and acts on each result. Returns
+ * 0, or the statement's failure, after which no job has changed.
+ */
+static int
+nh_worker_lease_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n)
+{
+    nh_lease_t   *leases;
+    char        **ids;
+    size_t        i;
+    int           rc;
+
+    leases = calloc(n, sizeof(nh_lease_t));
+    ids = calloc(n, sizeof(char *));
+
+    if (leases == NULL || ids == NULL) {
+        free(leases);
+        free(ids);
+        return NH_ENOMEM;
     }
 
     for (i = 0; i < n; i++) {
-        if (state == NH_JOB_LEASE) {
-            nh_worker_leased(w, jobs[i], items[i].rc, &items[i].lease);
-        } else {
-            nh_worker_recorded(w, jobs[i], items[i].rc, &items[i].record,
+        ids[i] = jobs[i]->id;
+    }
+
+    rc = nh_delivery_lease_many(w->db, ids, n, w->conf->lease_seconds,
+                                leases);
+
+    if (rc == NH_OK) {
+        for (i = 0; i < n; i++) {
+            nh_worker_leased(w, jobs[i],
+                             leases[i].rows != NULL ? NH_OK : NH_ENOENT,
+                             &leases[i]);
+        }
+    }
+
+    free(leases);
+    free(ids);
+
+    return rc;
+}
+
+
+/*
+ * Writes the outcomes of the n jobs, which went to one target each, with
+ * one statement and acts on each result. Returns 0, or the statement's
+ * failure, after which no job has changed.
+ */
+static int
+nh_worker_record_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n)
+{
+    nh_outcome_item_t  *items;
+    nh_record_t        *records;
+    char               *reasons;
+    size_t              i;
+    int                 rc;
+
+    items = calloc(n, sizeof(nh_outcome_item_t));
+    records = calloc(n, sizeof(nh_record_t));
+    reasons = calloc(n, NH_WORKER_REASON_MAX);
+
+    if (items == NULL || records == NULL || reasons == NULL) {
+        free(items);
+        free(records);
+        free(reasons);
+        return NH_ENOMEM;
+    }
+
+    for (i = 0; i < n; i++) {
+        nh_worker_outcome_item(w, jobs[i], &items[i],
+                               reasons + i * NH_WORKER_REASON_MAX);
+    }
+
+    rc = nh_delivery_record_many(w->db, items, n, records);
+
+    if (rc == NH_OK) {
+        for (i = 0; i < n; i++) {
+            nh_worker_recorded(w, jobs[i], NH_OK, &records[i],
                                items[i].retry_in_ms);
         }
     }
 
-done:
-
-    free(jobs);
     free(items);
+    free(records);
+    free(reasons);
+
+    return rc;
+}
+
+
+/*
+ * Writes the outcomes of the n jobs, which went to several targets each,
+ * in one transaction, and acts on each result once it is committed.
+ * Returns 0, or the failure, after which the transaction is rolled back
+ * and no job has changed.
+ */
+static int
+nh_worker_record_each(nh_worker_t *w, nh_job_t **jobs, size_t n)
+{
+    nh_record_t  *records;
+    int64_t      *retry_in_ms;
+    size_t        i, done;
+    int           rc;
+
+    records = calloc(n, sizeof(nh_record_t));
+    retry_in_ms = calloc(n, sizeof(int64_t));
+
+    if (records == NULL || retry_in_ms == NULL) {
+        free(records);
+        free(retry_in_ms);
+        return NH_ENOMEM;
+    }
+
+    done = 0;
+    rc = nh_db_command(w->db, "BEGIN");
+
+    for (i = 0; i < n && rc == NH_OK; i++) {
+        rc = nh_worker_record_query(w, jobs[i], &records[i],
+                                    &retry_in_ms[i]);
+        done += rc == NH_OK;
+    }
+
+    if (rc == NH_OK) {
+        rc = nh_db_command(w->db, "COMMIT");
+    }
+
+    if (rc != NH_OK) {
+        (void) nh_db_command(w->db, "ROLLBACK");
+
+        for (i = 0; i < done; i++) {
+            nh_record_release(&records[i]);
+        }
+
+    } else {
+        for (i = 0; i < n; i++) {
+            nh_worker_recorded(w, jobs[i], NH_OK, &records[i],
+                               retry_in_ms[i]);
+        }
+    }
+
+    free(records);
+    free(retry_in_ms);
+
+    return rc;
 }
 
 
@@ -1093,10 +1219,17 @@ nh_worker_batchable(const nh_job_t *job, nh_job_state_e state, int64_t now)
 static void
 nh_worker_lease(nh_worker_t *w, nh_job_t *job)
 {
-    nh_lease_t  lease;
-    int         rc;
+    nh_lease_t   lease;
+    char        *id;
+    int          rc;
 
-    rc = nh_delivery_lease(w->db, job->id, w->conf->lease_seconds, &lease);
+    id = job->id;
+    rc = nh_delivery_lease_many(w->db, &id, 1, w->conf->lease_seconds,
+                                &lease);
+    if (rc == NH_OK && lease.rows == NULL) {
+        rc = NH_ENOENT;
+    }
+
     nh_worker_leased(w, job, rc, &lease);
 }
 
@@ -1231,6 +1364,15 @@ nh_worker_start_targets(nh_worker_t *w, nh_job_t *job)
 
         if (rc != NH_OK) {
             nh_worker_fail_job(job, 1, "out of memory");
+            return;
+        }
+
+        n = nh_worker_drop_failed_targets(job, names, n);
+
+        if (n == 0) {
+            free(names);
+            nh_worker_fail_job(job, 0, "every target failed permanently in "
+                               "an earlier attempt");
             return;
         }
     }
@@ -1382,26 +1524,46 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
 }
 
 
-/* Writes the job's outcome; the caller commits it. */
+/*
+ * Writes the job's outcome; the caller commits it. Returns 0, or the
+ * failure as nh_db_exec() does, or NH_ENOMEM.
+ */
 static int
 nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
     int64_t *retry_in_ms)
 {
-    /* The error and a prefix; nh_delivery_record() cuts it to
-     * NH_OUTCOME_ERROR_MAX. */
-    char  reason[NH_OUTCOME_ERROR_MAX + 64];
+    nh_outcome_item_t  item;
+    char               reason[NH_WORKER_REASON_MAX];
 
-    nh_worker_summarize(job);
-    *retry_in_ms = nh_worker_retry_in_ms(w, job, reason, sizeof(reason));
+    nh_worker_outcome_item(w, job, &item, reason);
+    *retry_in_ms = item.retry_in_ms;
 
     if (w->provider->targets == NULL) {
-        return nh_delivery_record(w->db, job->id, w->provider->name,
-                                  &job->outcome, *retry_in_ms,
-                                  reason[0] ? reason : NULL, record);
+        return nh_delivery_record_many(w->db, &item, 1, record);
     }
 
-    return nh_worker_record_targets(w, job, *retry_in_ms,
-                                    reason[0] ? reason : NULL, record);
+    return nh_worker_record_targets(w, job, item.retry_in_ms,
+                                    item.dead_letter_reason, record);
+}
+
+
+/*
+ * Sets item from the job's outcome: the delay before its next attempt and
+ * the reason of its dead letter, which is written to reason, a buffer of
+ * NH_WORKER_REASON_MAX bytes.
+ */
+static void
+nh_worker_outcome_item(nh_worker_t *w, nh_job_t *job,
+    nh_outcome_item_t *item, char *reason)
+{
+    nh_worker_summarize(job);
+
+    item->id = job->id;
+    item->provider = w->provider->name;
+    item->outcome = &job->outcome;
+    item->retry_in_ms = nh_worker_retry_in_ms(w, job, reason,
+                                              NH_WORKER_REASON_MAX);
+    item->dead_letter_reason = reason[0] != '\0' ? reason : NULL;
 }
 
 
@@ -1489,8 +1651,6 @@ nh_worker_retry_in_ms(nh_worker_t *w, nh_job_t *job, char *reason,
         return -1;
     }
 
-    /* NOTE: a retried attempt goes to every target again, also to those
-     * whose failure was permanent. */
     return nh_backoff_delay_ms(job->attempt, w->conf->retry_base_ms,
                                w->conf->retry_max_ms, o->retry_after_ms,
                                nh_backoff_random, NULL);
@@ -1572,20 +1732,75 @@ nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int64_t retry_in_ms,
 }
 
 
+/*
+ * Removes from names the targets that failed permanently in an earlier
+ * attempt of the job's notification, freeing them. Returns how many are
+ * left, in their order.
+ */
+static size_t
+nh_worker_drop_failed_targets(nh_job_t *job, char **names, size_t n)
+{
+    cJSON   *failed, *item;
+    size_t   i, left;
+    int      drop;
+
+    if (job->lease.failed_targets == NULL) {
+        return n;
+    }
+
+    failed = cJSON_Parse(job->lease.failed_targets);
+    left = 0;
+
+    for (i = 0; i < n; i++) {
+        drop = 0;
+
+        cJSON_ArrayForEach(item, failed) {
+            if (cJSON_IsString(item)
+                && strcmp(item->valuestring, names[i]) == 0)
+            {
+                drop = 1;
+                break;
+            }
+        }
+
+        if (drop) {
+            nh_log(NH_LOG_DEBUG, "target left out, failed permanently "
+                   "before", "notification_id=%s tenant_id=%s", job->id,
+                   job->tenant_id);
+            free(names[i]);
+        } else {
+            names[left++] = names[i];
+        }
+    }
+
+    cJSON_Delete(failed);
+
+    return left;
+}
+
+
 /* Sets the job's outcome from its targets' outcomes. */
 static void
 nh_worker_summarize(nh_job_t *job)
 {
-    size_t  i;
+    size_t  i, last;
+
+    last = job->n_targets - 1;
 
     for (i = 0; i < job->n_targets; i++) {
         if (job->targets[i].outcome.status == NH_OUTCOME_SENT) {
             job->outcome = job->targets[i].outcome;
             return;
         }
+
+        /* A target that may succeed later makes the notification worth
+         * retrying, even when another target failed for good. */
+        if (job->targets[i].outcome.transient) {
+            last = i;
+        }
     }
 
-    job->outcome = job->targets[job->n_targets - 1].outcome;
+    job->outcome = job->targets[last].outcome;
 }
 
 
@@ -2037,38 +2252,44 @@ nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
 
 
 /*
- * Relays status events to the events topic, in batches until one is not
- * full or NH_WORKER_EVENT_BATCHES batches went out, so that one sweep
- * stays short.
+ * Whether an assigned partition has messages beyond the consumer's
+ * position, by the high watermarks of the last fetch responses (no
+ * request to the broker).
  */
-static void
-nh_worker_relay_events(nh_worker_t *w)
+static int
+nh_worker_lagging(nh_worker_t *w)
 {
-    char  topic[NH_WORKER_TOPIC_MAX + 1];
-    int   i, relayed, total;
+    rd_kafka_topic_partition_list_t  *list;
+    rd_kafka_topic_partition_t       *p;
+    int64_t                           low, high;
+    int                               i, lagging;
 
-    snprintf(topic, sizeof(topic), "%sevents", w->conf->topic_prefix);
-    total = 0;
+    list = NULL;
+    if (rd_kafka_assignment(w->consumer, &list) != RD_KAFKA_RESP_ERR_NO_ERROR)
+    {
+        return 0;
+    }
 
-    for (i = 0; i < NH_WORKER_EVENT_BATCHES; i++) {
-        if (nh_events_relay(w->db, w->producer, topic,
-                            NH_WORKER_EVENT_BATCH, &relayed)
-            != NH_OK)
-        {
-            break;
-        }
+    lagging = 0;
 
-        total += relayed;
+    if (rd_kafka_position(w->consumer, list) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        for (i = 0; i < list->cnt && !lagging; i++) {
+            p = &list->elems[i];
 
-        if (relayed < NH_WORKER_EVENT_BATCH) {
-            break;
+            if (p->offset >= 0
+                && rd_kafka_get_watermark_offsets(w->consumer, p->topic,
+                                                  p->partition, &low, &high)
+                   == RD_KAFKA_RESP_ERR_NO_ERROR
+                && high > p->offset)
+            {
+                lagging = 1;
+            }
         }
     }
 
-    if (total > 0) {
-        nh_log(NH_LOG_DEBUG, "status events relayed", "topic=%s events=%d",
-               nh_log_quote(topic), total);
-    }
+    rd_kafka_topic_partition_list_destroy(list);
+
+    return lagging;
 }
 
 
@@ -2103,8 +2324,6 @@ nh_worker_sweep(nh_worker_t *w)
         return;
     }
 
-    nh_worker_relay_events(w);
-
     if (nh_outbox_release_scheduled(w->db, w->producer, w->conf->topic,
                                     w->conf->channel, NH_WORKER_SWEEP_LIMIT,
                                     &produced)
@@ -2120,17 +2339,30 @@ nh_worker_sweep(nh_worker_t *w)
 
     nh_worker_schedule_retries(w);
 
-    if (nh_outbox_sweep(w->db, w->producer, w->conf->topic,
-                        w->conf->channel, w->conf->sweep_after_seconds,
-                        NH_WORKER_SWEEP_LIMIT, &produced)
-        != NH_OK)
-    {
-        return;
-    }
+    /*
+     * While the worker's partitions hold messages that it has not
+     * consumed yet, a PENDING notification that waits that long is most
+     * likely one of them. Producing it again would only add a duplicate
+     * message per notification to the backlog, so the outbox waits until
+     * the worker has caught up.
+     */
+    if (nh_worker_lagging(w)) {
+        nh_log(NH_LOG_DEBUG, "outbox sweep skipped, consumer lagging",
+               "topic=%s jobs=%zu", nh_log_quote(w->conf->topic), w->jobs);
 
-    nh_log(produced > 0 ? NH_LOG_INFO : NH_LOG_DEBUG, "outbox swept",
-           "topic=%s republished=%d", nh_log_quote(w->conf->topic),
-           produced);
+    } else {
+        if (nh_outbox_sweep(w->db, w->producer, w->conf->topic,
+                            w->conf->channel, w->conf->sweep_after_seconds,
+                            NH_WORKER_SWEEP_LIMIT, &produced)
+            != NH_OK)
+        {
+            return;
+        }
+
+        nh_log(produced > 0 ? NH_LOG_INFO : NH_LOG_DEBUG, "outbox swept",
+               "topic=%s republished=%d", nh_log_quote(w->conf->topic),
+               produced);
+    }
 
     if (nh_outbox_expire_idempotency(w->db, NH_WORKER_SWEEP_LIMIT, &deleted)
         == NH_OK && deleted > 0)
