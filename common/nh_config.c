@@ -18,6 +18,9 @@ struct nh_config_s {
     nh_config_entry_t  *entries;
     size_t              nentries;
     size_t              nalloc;
+    /* Set for a view made by nh_config_overlay(), which has no entries. */
+    const nh_config_t  *base;
+    char               *prefix;
 };
 
 
@@ -28,6 +31,8 @@ static int nh_config_add(nh_config_t *cfg, const char *key, const char *value,
     unsigned lineno);
 static const nh_config_entry_t *nh_config_find(const nh_config_t *cfg,
     const char *key);
+static const char *nh_config_overlay_key(const nh_config_t *cfg,
+    const char *key, char *buf, size_t size);
 static int nh_config_is_space(int c);
 static int nh_config_is_key_char(int c);
 static void nh_config_error(char *err, size_t errlen, const char *fmt, ...)
@@ -91,7 +96,32 @@ nh_config_free(nh_config_t *cfg)
 
     free(cfg->entries);
     free(cfg->path);
+    free(cfg->prefix);
     free(cfg);
+}
+
+
+int
+nh_config_overlay(const nh_config_t *base, const char *prefix,
+    nh_config_t **out)
+{
+    nh_config_t  *cfg;
+
+    cfg = calloc(1, sizeof(nh_config_t));
+    if (cfg == NULL) {
+        return -1;
+    }
+
+    cfg->base = base;
+    cfg->prefix = strdup(prefix);
+    if (cfg->prefix == NULL) {
+        free(cfg);
+        return -1;
+    }
+
+    *out = cfg;
+
+    return 0;
 }
 
 
@@ -99,7 +129,16 @@ const char *
 nh_config_get(const nh_config_t *cfg, const char *key, const char *def)
 {
     const nh_config_entry_t  *entry;
-    const char               *value;
+    const char               *value, *renamed;
+    char                      buf[256];
+
+    if (cfg != NULL && cfg->prefix != NULL) {
+        renamed = nh_config_overlay_key(cfg, key, buf, sizeof(buf));
+        value = renamed != NULL ? nh_config_get(cfg->base, renamed, NULL)
+                                : NULL;
+
+        return value != NULL ? value : nh_config_get(cfg->base, key, def);
+    }
 
     value = getenv(key);
 
@@ -122,9 +161,23 @@ nh_config_get_long(const nh_config_t *cfg, const char *key, long def,
     long min, long max, long *out, char *err, size_t errlen)
 {
     const nh_config_entry_t  *entry;
-    const char               *text, *p;
-    char                      source[512];
+    const char               *text, *p, *renamed;
+    char                      source[512], buf[256];
     long                      value;
+
+    if (cfg != NULL && cfg->prefix != NULL) {
+        renamed = nh_config_overlay_key(cfg, key, buf, sizeof(buf));
+
+        if (renamed != NULL
+            && nh_config_get(cfg->base, renamed, NULL) != NULL)
+        {
+            return nh_config_get_long(cfg->base, renamed, def, min, max, out,
+                                      err, errlen);
+        }
+
+        return nh_config_get_long(cfg->base, key, def, min, max, out, err,
+                                  errlen);
+    }
 
     text = getenv(key);
 
@@ -405,6 +458,30 @@ nh_config_find(const nh_config_t *cfg, const char *key)
     }
 
     return NULL;
+}
+
+
+/*
+ * Writes the overlay's name for key to buf: the prefix and the rest of a
+ * key that starts with "NH_". Returns buf, or NULL when key has no such
+ * name.
+ */
+static const char *
+nh_config_overlay_key(const nh_config_t *cfg, const char *key, char *buf,
+    size_t size)
+{
+    int  n;
+
+    if (strncmp(key, "NH_", 3) != 0) {
+        return NULL;
+    }
+
+    n = snprintf(buf, size, "%s%s", cfg->prefix, key + 3);
+    if (n < 0 || (size_t) n >= size) {
+        return NULL;
+    }
+
+    return buf;
 }
 
 

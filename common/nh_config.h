@@ -23,6 +23,16 @@ typedef struct nh_config_s  nh_config_t;
  */
 int nh_config_load(nh_config_t **out, char *err, size_t errlen);
 
+/*
+ * Creates a view of base for a second instance of the same settings: a
+ * key "NH_<rest>" reads "<prefix><rest>" where that is set, and else the
+ * key itself, so prefix "NH_FALLBACK_" turns NH_MAILGUN_URL into
+ * NH_FALLBACK_MAILGUN_URL. base must outlive the view, which is freed
+ * with nh_config_free(). Returns 0, or -1 when out of memory.
+ */
+int nh_config_overlay(const nh_config_t *base, const char *prefix,
+    nh_config_t **out);
+
 /* Frees cfg and its strings. Accepts NULL. */
 void nh_config_free(nh_config_t *cfg);
 

@@ -10,6 +10,7 @@
 #include "nh_offsets.h"
 #include "nh_outbox.h"
 #include "nh_prefs.h"
+#include "nh_providers.h"
 #include "nh_time.h"
 #include "nh_uuid.h"
 
@@ -108,6 +109,9 @@ struct nh_job_s {
     nh_outcome_t         outcome;
     /* Whether the recipient's preferences let it be sent now. */
     nh_gate_t            gate;
+    /* The provider instance it goes to, or its deferral while the
+     * circuits are open (route.until_ms set). */
+    nh_route_t           route;
     int64_t              retry_at_ms;
     int64_t              backoff_ms;
     int                  active;     /* counted in the worker's active */
@@ -115,7 +119,10 @@ struct nh_job_s {
 
 struct nh_worker_s {
     const nh_worker_conf_t  *conf;
+    /* The primary instance's adapter. A job sends through the adapter of
+     * its route. */
     const nh_provider_t     *provider;
+    nh_providers_t          *providers;
     nh_db_t                 *db;
     nh_http_t               *http;
     nh_offsets_t            *offsets;
@@ -203,6 +210,9 @@ static int nh_worker_record_query(nh_worker_t *w, nh_job_t *job,
 static void nh_worker_recorded(nh_worker_t *w, nh_job_t *job, int rc,
     nh_record_t *record_in, int64_t retry_in_ms);
 static void nh_worker_record_decision(nh_worker_t *w, nh_job_t *job);
+static void nh_worker_record_deferral(nh_worker_t *w, nh_job_t *job);
+static const nh_provider_t *nh_worker_job_provider(const nh_worker_t *w,
+    const nh_job_t *job);
 static int nh_worker_record_targets(nh_worker_t *w, nh_job_t *job,
     int64_t retry_in_ms, const char *reason, nh_record_t *record);
 static size_t nh_worker_drop_failed_targets(nh_job_t *job, char **names,
@@ -237,14 +247,15 @@ static void nh_worker_commit(nh_worker_t *w);
 
 
 int
-nh_worker_run(const nh_worker_conf_t *conf, const nh_provider_t *provider)
+nh_worker_run(const nh_worker_conf_t *conf, nh_providers_t *providers)
 {
     nh_worker_t  w;
     int          rc;
 
     memset(&w, 0, sizeof(nh_worker_t));
     w.conf = conf;
-    w.provider = provider;
+    w.providers = providers;
+    w.provider = nh_providers_primary(providers);
     w.wake[0] = -1;
     w.wake[1] = -1;
     w.topics[0].name = conf->topic;
@@ -326,6 +337,8 @@ nh_worker_start(nh_worker_t *w)
         return NH_ERROR;
     }
 
+    nh_providers_attach(w->providers, w->db);
+
     if (nh_kafka_producer_create(conf->brokers, conf->name,
                                  nh_outbox_delivered, w, &w->producer)
         != NH_OK)
@@ -394,6 +407,7 @@ nh_worker_loop(nh_worker_t *w)
     while (!nh_worker_stop && !w->failed) {
         nh_worker_flow_control(w);
         nh_worker_consume(w);
+        nh_providers_tick(w->providers);
         nh_worker_run_jobs(w);
         nh_worker_ensure_topic(w, 0);
         nh_worker_sweep(w);
@@ -977,8 +991,11 @@ nh_worker_run_jobs(nh_worker_t *w)
         }
 
         if (job->state == NH_JOB_LEASE) {
-            /* A lease starts requests, so it waits for a free slot. */
-            if (w->active < (size_t) w->conf->max_in_flight) {
+            /* A lease starts requests, so it waits for a free slot and
+             * a token of the send-rate limit. */
+            if (w->active < (size_t) w->conf->max_in_flight
+                && nh_providers_admit(w->providers, 1) == 1)
+            {
                 nh_worker_lease(w, job);
             }
 
@@ -1015,6 +1032,7 @@ nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
         slots = w->active < (size_t) w->conf->max_in_flight
                 ? (size_t) w->conf->max_in_flight - w->active : 0;
         n = n < slots ? n : slots;
+        n = nh_providers_admit(w->providers, n);
     }
 
     if (n == 0 || !nh_db_ready(w->db)) {
@@ -1212,7 +1230,9 @@ static int
 nh_worker_batchable(const nh_job_t *job, nh_job_state_e state, int64_t now)
 {
     return job->state == state && job->retry_at_ms <= now
-           && !(state == NH_JOB_RECORD && job->gate.action != NH_GATE_SEND);
+           && !(state == NH_JOB_RECORD
+                && (job->gate.action != NH_GATE_SEND
+                    || job->route.until_ms != 0));
 }
 
 
@@ -1342,13 +1362,20 @@ nh_worker_leased(nh_worker_t *w, nh_job_t *job, int rc, nh_lease_t *leased)
 static void
 nh_worker_start_targets(nh_worker_t *w, nh_job_t *job)
 {
-    const nh_provider_t  *provider = w->provider;
+    const nh_provider_t  *provider;
     nh_worker_target_t   *targets;
     nh_outcome_t          failure;
     char                **names;
     size_t                n, i;
     int                   rc;
 
+    /* With every circuit open, nh_worker_record() defers the job. */
+    nh_providers_route(w->providers, &job->route);
+    if (job->route.instance == NULL) {
+        return;
+    }
+
+    provider = job->route.provider;
     names = NULL;
     n = 1;
 
@@ -1413,6 +1440,8 @@ nh_worker_start_targets(nh_worker_t *w, nh_job_t *job)
 
     if (job->sending > 0) {
         job->state = NH_JOB_SEND;
+    } else {
+        nh_providers_release(&job->route);
     }
 }
 
@@ -1424,7 +1453,7 @@ nh_worker_start_targets(nh_worker_t *w, nh_job_t *job)
 static int
 nh_worker_send(nh_worker_t *w, nh_worker_target_t *target)
 {
-    const nh_provider_t  *provider = w->provider;
+    const nh_provider_t  *provider = target->job->route.provider;
     nh_http_request_t    *req;
     nh_delivery_t         d;
     int                   rc;
@@ -1459,6 +1488,7 @@ nh_worker_send(nh_worker_t *w, nh_worker_target_t *target)
     }
 
     target->req = req;
+    nh_providers_spend(&target->job->route);
     return NH_OK;
 
 failed:
@@ -1476,7 +1506,9 @@ nh_worker_on_response(nh_http_request_t *req)
     nh_worker_t         *w = job->worker;
     char                 label[NH_WORKER_TARGET_LOG_CHARS + 4];
 
-    w->provider->classify(w->provider->ctx, req, &target->outcome);
+    job->route.provider->classify(job->route.provider->ctx, req,
+                                  &target->outcome);
+    nh_providers_count(&job->route, &target->outcome);
 
     nh_http_request_free(req);
     target->req = NULL;
@@ -1519,6 +1551,11 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    if (job->route.until_ms != 0) {
+        nh_worker_record_deferral(w, job);
+        return;
+    }
+
     rc = nh_worker_record_query(w, job, &record, &retry_in_ms);
     nh_worker_recorded(w, job, rc, &record, retry_in_ms);
 }
@@ -1532,13 +1569,14 @@ static int
 nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
     int64_t *retry_in_ms)
 {
-    nh_outcome_item_t  item;
-    char               reason[NH_WORKER_REASON_MAX];
+    const nh_provider_t  *provider = nh_worker_job_provider(w, job);
+    nh_outcome_item_t     item;
+    char                  reason[NH_WORKER_REASON_MAX];
 
     nh_worker_outcome_item(w, job, &item, reason);
     *retry_in_ms = item.retry_in_ms;
 
-    if (w->provider->targets == NULL) {
+    if (provider->targets == NULL) {
         return nh_delivery_record_many(w->db, &item, 1, record);
     }
 
@@ -1559,7 +1597,7 @@ nh_worker_outcome_item(nh_worker_t *w, nh_job_t *job,
     nh_worker_summarize(job);
 
     item->id = job->id;
-    item->provider = w->provider->name;
+    item->provider = nh_worker_job_provider(w, job)->name;
     item->outcome = &job->outcome;
     item->retry_in_ms = nh_worker_retry_in_ms(w, job, reason,
                                               NH_WORKER_REASON_MAX);
@@ -1701,6 +1739,54 @@ nh_worker_record_decision(nh_worker_t *w, nh_job_t *job)
 
 
 /*
+ * Records a job that no provider instance takes now, because their
+ * circuits are open: RETRYING until the cool-down ends, without using up
+ * an attempt.
+ */
+static void
+nh_worker_record_deferral(nh_worker_t *w, nh_job_t *job)
+{
+    char  until[NH_RFC3339_LEN + 1];
+    int   rc, stored;
+
+    rc = nh_providers_defer(w->providers, job->id, &job->route, &stored);
+
+    if (rc != NH_OK) {
+        nh_log(rc == NH_EAGAIN ? NH_LOG_DEBUG : NH_LOG_ERROR,
+               "outcome write postponed", "notification_id=%s tenant_id=%s "
+               "status=RETRYING retry_in_ms=%lld error=%s", job->id,
+               job->tenant_id, (long long) job->backoff_ms,
+               nh_log_quote(nh_db_error(w->db)));
+        nh_worker_retry_later(job);
+        return;
+    }
+
+    nh_time_format_rfc3339(job->route.until_ms, until);
+
+    if (!stored) {
+        nh_log(NH_LOG_WARN, "outcome not stored, notification no longer "
+               "processing", "notification_id=%s tenant_id=%s "
+               "status=RETRYING", job->id, job->tenant_id);
+    } else {
+        nh_log(NH_LOG_INFO, "notification deferred, provider circuit open",
+               "notification_id=%s tenant_id=%s next_attempt_at=%s "
+               "reason=%s", job->id, job->tenant_id, until,
+               nh_log_quote(job->route.error));
+    }
+
+    nh_worker_finish(w, job);
+}
+
+
+/* The adapter that sends the job: its route's, else the primary's. */
+static const nh_provider_t *
+nh_worker_job_provider(const nh_worker_t *w, const nh_job_t *job)
+{
+    return job->route.provider != NULL ? job->route.provider : w->provider;
+}
+
+
+/*
  * Records the outcomes of every target with nh_delivery_record_targets().
  * Returns its result, with NH_EAGAIN in place of NH_ENOMEM so that the
  * write is tried again later.
@@ -1723,7 +1809,8 @@ nh_worker_record_targets(nh_worker_t *w, nh_job_t *job, int64_t retry_in_ms,
         list[i].outcome = &job->targets[i].outcome;
     }
 
-    rc = nh_delivery_record_targets(w->db, job->id, w->provider->name, list,
+    rc = nh_delivery_record_targets(w->db, job->id,
+                                    nh_worker_job_provider(w, job)->name, list,
                                     job->n_targets, retry_in_ms, reason,
                                     record);
     free(list);
@@ -1916,11 +2003,14 @@ nh_worker_log_outcome(nh_job_t *job, const nh_record_t *record,
 
 /*
  * Gives the job one target without a request, with a FAILED outcome, so
- * that the failure is recorded like a provider's.
+ * that the failure is recorded like a provider's. A probe claim of the
+ * job's route is given back, because no request tested the provider.
  */
 static void
 nh_worker_fail_job(nh_job_t *job, int transient, const char *error)
 {
+    nh_providers_release(&job->route);
+
     memset(&job->single, 0, sizeof(nh_worker_target_t));
     job->single.job = job;
     job->targets = &job->single;

@@ -6,6 +6,7 @@
 #include "nh_config.h"
 #include "nh_log.h"
 #include "nh_provider.h"
+#include "nh_providers.h"
 
 /*
  * The consumer loop shared by the channel workers. It consumes the
@@ -59,10 +60,10 @@ int nh_worker_conf_load(const nh_config_t *cfg, const char *name,
  * Runs the worker until SIGTERM or SIGINT, then drains: no new messages
  * are taken, requests in flight finish or time out, their outcomes are
  * written, offsets are stored and committed, and the Kafka clients are
- * closed. Returns 0 after a clean stop, or NH_ERROR when the worker could
- * not start or hit a fatal error (logged).
+ * closed. Deliveries go through the provider instances of providers,
+ * which must outlive the call. Returns 0 after a clean stop, or NH_ERROR
+ * when the worker could not start or hit a fatal error (logged).
  */
-int nh_worker_run(const nh_worker_conf_t *conf,
-    const nh_provider_t *provider);
+int nh_worker_run(const nh_worker_conf_t *conf, nh_providers_t *providers);
 
 #endif /* NH_WORKER_H */

@@ -24,6 +24,19 @@ state:
 The "once" modes remember the addresses they saw until the fake stops, so a
 test gives each of them a domain of its own.
 
+A test can also make the whole provider fail for a while:
+
+    POST /control {"failStatus": 503, "domains": ["d1"]}
+                    every send to those domains (to every domain when
+                    "domains" is missing or null) gets failStatus until the
+                    next POST /control
+    POST /control {"failStatus": null}
+                    sends are handled normally again
+    GET /control    the current setting
+    GET /stats      per sending domain, the sends received since the fake
+                    started: {"domains": {"d1": {"requests": n,
+                    "accepted": n, "failed": n}}}
+
 Usage: mailgun.py --port P --api-key K --domain D [--domain D2] [--log FILE]
 """
 
@@ -42,6 +55,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 # Request bodies above this size get 413.
@@ -117,6 +131,12 @@ class Store:
         self.counter = itertools.count(1)
         # Addresses of the "once" failure modes that had a request.
         self.seen = set()
+        # The POST /control setting: a status, and the domains it applies
+        # to (None for all), or no status.
+        self.fail_status = None
+        self.fail_domains = None
+        # Sends received per domain: requests, accepted, failed.
+        self.counts = {}
 
     def new_id(self, domain):
         stamp = datetime.datetime.now(datetime.timezone.utc)
@@ -150,6 +170,40 @@ class Store:
             count = len(self.items)
             self.items = []
         return count
+
+    def set_control(self, status, domains):
+        with self.lock:
+            self.fail_status = status
+            self.fail_domains = None if domains is None else set(domains)
+
+    def control(self):
+        with self.lock:
+            domains = self.fail_domains
+            return {"failStatus": self.fail_status,
+                    "domains": None if domains is None else sorted(domains)}
+
+    def forced_status(self, domain):
+        """Return the POST /control status for a send to domain, or None."""
+        with self.lock:
+            if self.fail_status is None:
+                return None
+            if self.fail_domains is not None and \
+                    domain not in self.fail_domains:
+                return None
+            return self.fail_status
+
+    def count(self, domain, outcome):
+        """Count one send to domain; outcome is "accepted" or "failed"."""
+        with self.lock:
+            counts = self.counts.setdefault(
+                domain, {"requests": 0, "accepted": 0, "failed": 0})
+            counts["requests"] += 1
+            counts[outcome] += 1
+
+    def stats(self):
+        with self.lock:
+            return {domain: dict(counts)
+                    for domain, counts in self.counts.items()}
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -271,6 +325,14 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(200, {"status": "ok"})
             return
 
+        if url.path == "/control":
+            self.reply(200, self.store.control())
+            return
+
+        if url.path == "/stats":
+            self.reply(200, {"domains": self.store.stats()})
+            return
+
         if url.path == "/messages":
             query = urllib.parse.parse_qs(url.query)
             to = query.get("to", [None])[0]
@@ -293,6 +355,10 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         self.started = time.monotonic()
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/control":
+            self.set_control()
+            return
+
         match = MESSAGES_PATH.match(url.path)
         if match is None:
             self.read_body()
@@ -313,6 +379,16 @@ class Handler(BaseHTTPRequestHandler):
         domain = urllib.parse.unquote(match.group(1))
         if domain not in self.domains:
             self.reply_message(404, "Domain not found: %s" % domain)
+            return
+
+        status = self.store.forced_status(domain)
+        if status is not None:
+            self.store.count(domain, "failed")
+            try:
+                reason = HTTPStatus(status).phrase
+            except ValueError:
+                reason = "Error"
+            self.reply_message(status, reason, note=" failure_mode=control")
             return
 
         content_type = self.headers.get("Content-Type", "")
@@ -358,6 +434,7 @@ class Handler(BaseHTTPRequestHandler):
 
         recipients = split_addresses(values["to"])
         if self.apply_failure_mode(recipients):
+            self.store.count(domain, "failed")
             return
 
         message_id = self.store.new_id(domain)
@@ -375,9 +452,38 @@ class Handler(BaseHTTPRequestHandler):
             "recipients": recipients,
         })
 
+        self.store.count(domain, "accepted")
         note = ' message_id="%s" recipients=%d' % (message_id, len(recipients))
         self.reply(200, {"id": message_id, "message": "Queued. Thank you."},
                    note=note)
+
+    def set_control(self):
+        body = self.read_body()
+        if body is None:
+            return
+        try:
+            request = json.loads(body.decode("utf-8") or "{}")
+        except ValueError:
+            self.reply_message(400, "the body must be a JSON object")
+            return
+        if not isinstance(request, dict):
+            self.reply_message(400, "the body must be a JSON object")
+            return
+        status = request.get("failStatus")
+        domains = request.get("domains")
+        if status is not None and (not isinstance(status, int) or
+                                   not 400 <= status <= 599):
+            self.reply_message(400, "failStatus must be null or an HTTP "
+                               "error status from 400 to 599")
+            return
+        if domains is not None and (
+                not isinstance(domains, list) or
+                not all(isinstance(d, str) for d in domains)):
+            self.reply_message(400, "domains must be null or a list of "
+                               "domain names")
+            return
+        self.store.set_control(status, domains)
+        self.reply(200, self.store.control())
 
     def apply_failure_mode(self, recipients):
         """Reply for a failure-mode recipient; True when a reply was sent.

@@ -20,6 +20,10 @@ static const char  *test_variables[] = {
     "NHT_INT",
     "NHT_EMPTY",
     "NHT_MISSING",
+    "NH_OVERLAY_URL",
+    "NH_OVERLAY_COUNT",
+    "NH_FALLBACK_OVERLAY_URL",
+    "NH_FALLBACK_OVERLAY_COUNT",
 };
 
 static char  config_path[PATH_MAX];
@@ -567,6 +571,59 @@ START_TEST(get_long_rejects_non_integers)
 END_TEST
 
 
+START_TEST(overlay_prefers_prefixed_keys)
+{
+    nh_config_t  *cfg, *view;
+    char          err[256];
+    long          value;
+
+    write_config("NH_OVERLAY_URL = http://primary\n"
+                 "NH_FALLBACK_OVERLAY_COUNT = 9\n");
+    cfg = load_ok();
+    ck_assert_int_eq(nh_config_overlay(cfg, "NH_FALLBACK_", &view), 0);
+
+    /* Unset under the prefix: the key itself. */
+    ck_assert_str_eq(nh_config_get(view, "NH_OVERLAY_URL", "def"),
+                     "http://primary");
+
+    ck_assert_int_eq(setenv("NH_FALLBACK_OVERLAY_URL", "http://second", 1),
+                     0);
+    ck_assert_str_eq(nh_config_get(view, "NH_OVERLAY_URL", "def"),
+                     "http://second");
+    ck_assert_str_eq(nh_config_get(cfg, "NH_OVERLAY_URL", "def"),
+                     "http://primary");
+
+    ck_assert_int_eq(nh_config_get_long(view, "NH_OVERLAY_COUNT", 1, 0, 10,
+                                        &value, err, sizeof(err)), 0);
+    ck_assert_int_eq(value, 9);
+
+    /* Keys without the NH_ prefix have no overlay name. */
+    ck_assert_str_eq(nh_config_get(view, "NHT_MISSING", "def"), "def");
+
+    nh_config_free(view);
+    nh_config_free(cfg);
+}
+END_TEST
+
+
+START_TEST(overlay_errors_name_prefixed_key)
+{
+    nh_config_t  *view;
+    char          err[256];
+    long          value;
+
+    ck_assert_int_eq(nh_config_overlay(NULL, "NH_FALLBACK_", &view), 0);
+    ck_assert_int_eq(setenv("NH_FALLBACK_OVERLAY_COUNT", "11", 1), 0);
+
+    ck_assert_int_eq(nh_config_get_long(view, "NH_OVERLAY_COUNT", 1, 0, 10,
+                                        &value, err, sizeof(err)), -1);
+    ck_assert_ptr_nonnull(strstr(err, "NH_FALLBACK_OVERLAY_COUNT"));
+
+    nh_config_free(view);
+}
+END_TEST
+
+
 Suite *
 nh_config_suite(void)
 {
@@ -599,6 +656,12 @@ nh_config_suite(void)
     tcase_add_test(tc, get_long_accepts_signs_and_bounds);
     tcase_add_test(tc, get_long_rejects_out_of_range);
     tcase_add_test(tc, get_long_rejects_non_integers);
+    suite_add_tcase(suite, tc);
+
+    tc = tcase_create("overlay");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, overlay_prefers_prefixed_keys);
+    tcase_add_test(tc, overlay_errors_name_prefixed_key);
     suite_add_tcase(suite, tc);
 
     return suite;

@@ -29,6 +29,7 @@ main(void)
     srunner_add_suite(runner, nh_callback_suite());
     srunner_add_suite(runner, nh_twilio_suite());
     srunner_add_suite(runner, nh_backoff_suite());
+    srunner_add_suite(runner, nh_breaker_suite());
 
     srunner_run_all(runner, CK_ENV);
     failed = srunner_ntests_failed(runner);

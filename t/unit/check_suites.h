@@ -17,5 +17,6 @@ Suite *nh_fcm_suite(void);
 Suite *nh_callback_suite(void);
 Suite *nh_twilio_suite(void);
 Suite *nh_backoff_suite(void);
+Suite *nh_breaker_suite(void);
 
 #endif /* CHECK_SUITES_H */
