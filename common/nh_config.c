@@ -126,6 +126,23 @@ nh_config_overlay(const nh_config_t *base, const char *prefix,
 
 
 const char *
+nh_config_get_own(const nh_config_t *cfg, const char *key)
+{
+    const char  *renamed;
+    char         buf[256];
+
+    if (cfg != NULL && cfg->prefix != NULL) {
+        renamed = nh_config_overlay_key(cfg, key, buf, sizeof(buf));
+
+        return renamed != NULL ? nh_config_get(cfg->base, renamed, NULL)
+                               : NULL;
+    }
+
+    return nh_config_get(cfg, key, NULL);
+}
+
+
+const char *
 nh_config_get(const nh_config_t *cfg, const char *key, const char *def)
 {
     const nh_config_entry_t  *entry;

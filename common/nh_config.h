@@ -33,6 +33,14 @@ int nh_config_load(nh_config_t **out, char *err, size_t errlen);
 int nh_config_overlay(const nh_config_t *base, const char *prefix,
     nh_config_t **out);
 
+/*
+ * Returns the value that cfg itself sets for key, or NULL. A view of
+ * nh_config_overlay() returns only the prefixed key's value, never the
+ * base's key. Any other configuration returns nh_config_get(cfg, key,
+ * NULL).
+ */
+const char *nh_config_get_own(const nh_config_t *cfg, const char *key);
+
 /* Frees cfg and its strings. Accepts NULL. */
 void nh_config_free(nh_config_t *cfg);
 

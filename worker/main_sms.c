@@ -59,10 +59,8 @@ main(void)
     nh_twilio_provider(twilio, &provider);
 
     /* The fallback reads NH_FALLBACK_TWILIO_URL for NH_TWILIO_URL and so
-     * on, and the primary's value for a key it does not set.
-     * NOTE: so a fallback that sets only NH_FALLBACK_TWILIO_MESSAGING_
-     * SERVICE_SID, under a primary with NH_TWILIO_FROM, has both set and
-     * is rejected. */
+     * on, and the primary's value for a key it does not set. Its sender
+     * (From or MessagingServiceSid) is its own when it sets either. */
     if (nh_providers_fallback_configured(cfg, nh_sms_fallback_keys)) {
         if (nh_config_overlay(cfg, "NH_FALLBACK_", &fallback_cfg) != 0) {
             fprintf(stderr, "notifyhub-sms: out of memory\n");

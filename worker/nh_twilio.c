@@ -308,7 +308,8 @@ nh_twilio_classify(void *ctx, const nh_http_request_t *req,
 /*
  * Reads NH_TWILIO_FROM and NH_TWILIO_MESSAGING_SERVICE_SID into *from and
  * *service, and sets the other one to NULL. An empty variable counts as
- * unset.
+ * unset. The two are one choice: a fallback's view that sets either one
+ * takes neither from the primary.
  */
 static int
 nh_twilio_sender(const nh_config_t *cfg, const char **from,
@@ -316,8 +317,17 @@ nh_twilio_sender(const nh_config_t *cfg, const char **from,
 {
     const char  *f, *s;
 
-    f = nh_config_get(cfg, "NH_TWILIO_FROM", "");
-    s = nh_config_get(cfg, "NH_TWILIO_MESSAGING_SERVICE_SID", "");
+    f = nh_config_get_own(cfg, "NH_TWILIO_FROM");
+    s = nh_config_get_own(cfg, "NH_TWILIO_MESSAGING_SERVICE_SID");
+
+    if (f != NULL || s != NULL) {
+        f = f != NULL ? f : "";
+        s = s != NULL ? s : "";
+
+    } else {
+        f = nh_config_get(cfg, "NH_TWILIO_FROM", "");
+        s = nh_config_get(cfg, "NH_TWILIO_MESSAGING_SERVICE_SID", "");
+    }
 
     if (f[0] != '\0' && s[0] != '\0') {
         snprintf(err, errlen, "NH_TWILIO_FROM and "

@@ -606,6 +606,32 @@ START_TEST(overlay_prefers_prefixed_keys)
 END_TEST
 
 
+START_TEST(overlay_own_values)
+{
+    nh_config_t  *cfg, *view;
+
+    write_config("NH_OVERLAY_FROM = +14155550100\n");
+    cfg = load_ok();
+    ck_assert_int_eq(nh_config_overlay(cfg, "NH_FALLBACK_", &view), 0);
+
+    /* The view does not set the key, whatever the base has. */
+    ck_assert_ptr_null(nh_config_get_own(view, "NH_OVERLAY_FROM"));
+    ck_assert_str_eq(nh_config_get_own(cfg, "NH_OVERLAY_FROM"),
+                     "+14155550100");
+
+    ck_assert_int_eq(setenv("NH_FALLBACK_OVERLAY_FROM", "", 1), 0);
+    ck_assert_str_eq(nh_config_get_own(view, "NH_OVERLAY_FROM"), "");
+    ck_assert_int_eq(unsetenv("NH_FALLBACK_OVERLAY_FROM"), 0);
+
+    ck_assert_ptr_null(nh_config_get_own(cfg, "NHT_MISSING"));
+    ck_assert_ptr_null(nh_config_get_own(view, "NHT_MISSING"));
+
+    nh_config_free(view);
+    nh_config_free(cfg);
+}
+END_TEST
+
+
 START_TEST(overlay_errors_name_prefixed_key)
 {
     nh_config_t  *view;
@@ -662,6 +688,7 @@ nh_config_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, overlay_prefers_prefixed_keys);
     tcase_add_test(tc, overlay_errors_name_prefixed_key);
+    tcase_add_test(tc, overlay_own_values);
     suite_add_tcase(suite, tc);
 
     return suite;
