@@ -4,8 +4,10 @@
 -- statement (the round trip, the executor start, the status trigger) are
 -- paid once per turn instead of once per notification.
 --
--- Both lock their rows in id order first. Two transactions that lock
--- overlapping sets in the same order cannot deadlock.
+-- Neither waits for a row that another transaction has locked. A
+-- statement that updates many rows in another order (a tenant's deletion,
+-- an operator's bulk UPDATE) could otherwise deadlock with them. Such a
+-- row is reported busy instead, and the worker tries it again later.
 --
 -- nh_delivery_lease and nh_delivery_record stay, so that a worker of the
 -- previous release keeps working during a rolling upgrade.
@@ -21,9 +23,11 @@ ALTER TABLE notifications ADD COLUMN failed_targets text[];
 -- has one row per notification that was leased, with its position in p_ids
 -- (from 1) as item. An id without a row was not leasable, because it was
 -- already handled, cancelled or gone. An id that appears twice is leased
--- once, for its first position.
+-- once, for its first position. A leasable notification that another
+-- transaction has locked gets a row with busy set and every other column
+-- NULL.
 CREATE FUNCTION nh_delivery_lease_many(p_ids uuid[], p_lease_seconds integer)
-RETURNS TABLE (item integer, tenant_id uuid, channel text, to_email text,
+RETURNS TABLE (item integer, busy boolean, tenant_id uuid, channel text, to_email text,
                subject text, body text, html text, attempts integer,
                to_address jsonb, data jsonb, priority text,
                channel_enabled boolean, quiet_start integer,
@@ -42,8 +46,7 @@ BEGIN
         SELECT x.id
           FROM notifications x
          WHERE x.id = ANY (p_ids) AND x.status IN ('PENDING', 'RETRYING')
-         ORDER BY x.id
-           FOR UPDATE
+           FOR UPDATE SKIP LOCKED
     ), n AS (
         UPDATE notifications n
            SET status = 'PROCESSING',
@@ -71,7 +74,8 @@ BEGIN
                    AS recipient_id
           FROM n
     )
-    SELECT a.ord::integer, n.tenant_id, n.channel, n.to_address ->> 'email',
+    SELECT a.ord::integer, false, n.tenant_id, n.channel,
+           n.to_address ->> 'email',
            n.subject, n.body, n.html, n.attempts, n.to_address, n.data,
            n.priority,
            CASE n.channel WHEN 'EMAIL' THEN p.email_enabled
@@ -91,22 +95,42 @@ BEGIN
              ON rc.id = r.recipient_id AND rc.tenant_id = n.tenant_id
       LEFT JOIN recipient_preferences p
              ON p.recipient_id = r.recipient_id AND p.tenant_id = n.tenant_id;
+
+    -- This statement reads the rows after the leases above. A
+    -- notification that is still leasable was skipped, because another
+    -- transaction held its row.
+    RETURN QUERY
+    SELECT a.ord::integer, true, NULL::uuid, NULL::text, NULL::text,
+           NULL::text, NULL::text, NULL::text, NULL::integer, NULL::jsonb,
+           NULL::jsonb, NULL::text, NULL::boolean, NULL::integer,
+           NULL::integer, NULL::text, NULL::jsonb
+      FROM (SELECT DISTINCT ON (u.id) u.id, u.ord
+              FROM unnest(p_ids) WITH ORDINALITY AS u (id, ord)
+             ORDER BY u.id, u.ord) a
+     WHERE EXISTS (SELECT 1 FROM notifications x
+                    WHERE x.id = a.id
+                      AND x.status IN ('PENDING', 'RETRYING'));
 END
 $$;
 
 
 -- nh_delivery_record of 0019 for many single-target outcomes, given as
 -- arrays of equal length where element i of each array belongs to
--- p_ids[i], and p_providers[i] names the provider that was used. The result has one row per
--- element: the id, the new status (SENT, RETRYING or FAILED, or NULL when
--- the notification was no longer PROCESSING and nothing was written for
--- it), and the notifyhub.dlq message of a new dead letter, else NULL. An
+-- p_ids[i], and p_providers[i] names the provider that was used. The
+-- result has one row per element, with these columns:
+--   id           the element's id;
+--   status       the new status (SENT, RETRYING or FAILED), or NULL when
+--                nothing was written for it;
+--   dead_letter  the notifyhub.dlq message of a new dead letter, or NULL;
+--   busy         set when the notification is PROCESSING but another
+--                transaction held its row, so nothing was written yet.
+-- Nothing is written for a notification that is no longer PROCESSING. An
 -- id that appears twice is written once, for its first element.
 CREATE FUNCTION nh_delivery_record_many(p_ids uuid[], p_providers text[],
     p_statuses text[], p_http_statuses integer[],
     p_provider_message_ids text[], p_errors text[], p_durations integer[],
     p_retry_in_ms bigint[], p_dead_letter_reasons text[])
-RETURNS TABLE (id uuid, status text, dead_letter text)
+RETURNS TABLE (id uuid, status text, dead_letter text, busy boolean)
 LANGUAGE plpgsql AS $$
 #variable_conflict use_column
 DECLARE
@@ -155,8 +179,7 @@ BEGIN
         SELECT x.id
           FROM notifications x
          WHERE x.id IN (SELECT o.id FROM o) AND x.status = 'PROCESSING'
-         ORDER BY x.id
-           FOR UPDATE
+           FOR UPDATE SKIP LOCKED
     ), u AS (
         UPDATE notifications x
            SET status = o.new_status,
@@ -195,14 +218,19 @@ BEGIN
          WHERE u.new_status = 'FAILED'
         RETURNING *
     )
+    -- The statement's snapshot shows the rows as they were before the
+    -- UPDATE, so a PROCESSING row that was not updated was skipped.
     SELECT a.id, u.new_status,
            CASE WHEN dl.id IS NOT NULL
-                THEN nh_dead_letter_message(dl::dead_letters) END
+                THEN nh_dead_letter_message(dl::dead_letters) END,
+           COALESCE(u.id IS NULL AND a.ord = o.ord
+                    AND x.status = 'PROCESSING', false)
       FROM unnest(p_ids) WITH ORDINALITY AS a (id, ord)
       LEFT JOIN o ON o.id = a.id
       LEFT JOIN u ON u.id = a.id
                  AND a.ord = o.ord
       LEFT JOIN dl ON dl.notification_id = u.id
+      LEFT JOIN notifications x ON x.id = a.id
      ORDER BY a.ord;
 END
 $$;

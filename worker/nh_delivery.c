@@ -43,7 +43,7 @@ nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
     nh_array_t        list;
     PGresult         *res;
     const char       *values[2];
-    const char       *item, *attempts;
+    const char       *item, *attempts, *busy;
     char              seconds[24];
     char             *text;
     size_t            i;
@@ -92,6 +92,13 @@ nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
         }
 
         lease = &out[k - 1];
+
+        busy = nh_delivery_value(res, row, "busy");
+        if (busy != NULL && strcmp(busy, "t") == 0) {
+            lease->busy = 1;
+            continue;
+        }
+
         lease->rows = rows;
         rows->refs++;
 
@@ -365,14 +372,17 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
 
 /*
  * Fills out from one row of a record call's result: status, dead_letter
- * and, when present, deactivated. Returns 0.
+ * and, when present, deactivated and busy. Returns 0.
  */
 static int
 nh_delivery_result(PGresult *res, int row, nh_record_t *out)
 {
-    const char  *status, *dead_letter, *deactivated;
+    const char  *status, *dead_letter, *deactivated, *busy;
 
     memset(out, 0, sizeof(nh_record_t));
+
+    busy = nh_delivery_value(res, row, "busy");
+    out->busy = busy != NULL && strcmp(busy, "t") == 0;
 
     status = nh_delivery_value(res, row, "status");
     dead_letter = nh_delivery_value(res, row, "dead_letter");

@@ -12,6 +12,9 @@ typedef struct nh_lease_rows_s  nh_lease_rows_t;
 typedef struct {
     /* NULL when the notification was not leased. */
     nh_lease_rows_t  *rows;
+    /* Set when it was not leased because another transaction held its
+     * row, so that it may be leasable later. */
+    int               busy;
     /* Strings point into the shared result; notification_id into the
      * caller's id. */
     nh_delivery_t     delivery;
@@ -34,7 +37,7 @@ typedef struct {
  * out[i]. A leased notification has out[i].rows set, and the caller frees
  * it with nh_lease_release(). The lease of a notification that was not
  * leasable (already handled, cancelled or gone, or an id repeated in ids)
- * is zeroed. Returns NH_ENOMEM, or NH_EAGAIN or NH_ERROR as nh_db_exec()
+ * is zeroed, with busy set when another transaction held the row. Returns NH_ENOMEM, or NH_EAGAIN or NH_ERROR as nh_db_exec()
  * does, with out zeroed.
  */
 int nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
@@ -56,6 +59,9 @@ typedef struct {
     char  *dead_letter;
     /* The nh_device_deactivate() calls of nh_delivery_record_targets(). */
     int    deactivated;
+    /* Set by nh_delivery_record_many() when another transaction held the
+     * notification's row, so that nothing was written yet. */
+    int    busy;
 } nh_record_t;
 
 /* One notification's outcome, for nh_delivery_record_many(). */

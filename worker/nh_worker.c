@@ -199,6 +199,7 @@ static void nh_worker_outcome_item(nh_worker_t *w, nh_job_t *job,
 static int nh_worker_batchable(const nh_job_t *job, nh_job_state_e state,
     int64_t now);
 static void nh_worker_lease(nh_worker_t *w, nh_job_t *job);
+static int nh_worker_lease_rc(const nh_lease_t *lease);
 static void nh_worker_leased(nh_worker_t *w, nh_job_t *job, int rc,
     nh_lease_t *leased);
 static void nh_worker_start_targets(nh_worker_t *w, nh_job_t *job);
@@ -1108,8 +1109,7 @@ nh_worker_lease_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n)
 
     if (rc == NH_OK) {
         for (i = 0; i < n; i++) {
-            nh_worker_leased(w, jobs[i],
-                             leases[i].rows != NULL ? NH_OK : NH_ENOENT,
+            nh_worker_leased(w, jobs[i], nh_worker_lease_rc(&leases[i]),
                              &leases[i]);
         }
     }
@@ -1155,8 +1155,9 @@ nh_worker_record_jobs(nh_worker_t *w, nh_job_t **jobs, size_t n)
 
     if (rc == NH_OK) {
         for (i = 0; i < n; i++) {
-            nh_worker_recorded(w, jobs[i], NH_OK, &records[i],
-                               items[i].retry_in_ms);
+            nh_worker_recorded(w, jobs[i],
+                               records[i].busy ? NH_EAGAIN : NH_OK,
+                               &records[i], items[i].retry_in_ms);
         }
     }
 
@@ -1246,11 +1247,27 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
     id = job->id;
     rc = nh_delivery_lease_many(w->db, &id, 1, w->conf->lease_seconds,
                                 &lease);
-    if (rc == NH_OK && lease.rows == NULL) {
-        rc = NH_ENOENT;
+    if (rc == NH_OK) {
+        rc = nh_worker_lease_rc(&lease);
     }
 
     nh_worker_leased(w, job, rc, &lease);
+}
+
+
+/*
+ * Returns the result of one lease of nh_delivery_lease_many(): 0 when it
+ * was leased, NH_EAGAIN when another transaction held the row, else
+ * NH_ENOENT.
+ */
+static int
+nh_worker_lease_rc(const nh_lease_t *lease)
+{
+    if (lease->rows != NULL) {
+        return NH_OK;
+    }
+
+    return lease->busy ? NH_EAGAIN : NH_ENOENT;
 }
 
 
@@ -1572,12 +1589,15 @@ nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
     const nh_provider_t  *provider = nh_worker_job_provider(w, job);
     nh_outcome_item_t     item;
     char                  reason[NH_WORKER_REASON_MAX];
+    int                   rc;
 
     nh_worker_outcome_item(w, job, &item, reason);
     *retry_in_ms = item.retry_in_ms;
 
     if (provider->targets == NULL) {
-        return nh_delivery_record_many(w->db, &item, 1, record);
+        rc = nh_delivery_record_many(w->db, &item, 1, record);
+
+        return rc == NH_OK && record->busy ? NH_EAGAIN : rc;
     }
 
     return nh_worker_record_targets(w, job, item.retry_in_ms,
