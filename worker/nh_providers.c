@@ -63,6 +63,7 @@ static int nh_providers_name(const nh_config_t *cfg, const char *key,
 static void nh_providers_init_instance(nh_providers_t *p, nh_instance_t *inst,
     const char *role, const nh_provider_t *adapter);
 static int nh_providers_pending(const nh_instance_t *inst);
+static void nh_providers_clear_counts(nh_instance_t *inst);
 static int nh_providers_sync(nh_instance_t *inst, int claim, int *claimed);
 static int nh_providers_read(nh_instance_t *inst, nh_breaker_t *b,
     int64_t *version);
@@ -441,6 +442,22 @@ nh_providers_init_instance(nh_providers_t *p, nh_instance_t *inst,
 }
 
 
+/*
+ * Clears the counts that were written. The round of this process's probe
+ * claim stays, because the probe's result may arrive after this write and
+ * is counted for that round.
+ */
+static void
+nh_providers_clear_counts(nh_instance_t *inst)
+{
+    int64_t  round;
+
+    round = inst->counts.probe_round;
+    memset(&inst->counts, 0, sizeof(nh_breaker_counts_t));
+    inst->counts.probe_round = round;
+}
+
+
 static int
 nh_providers_pending(const nh_instance_t *inst)
 {
@@ -497,7 +514,7 @@ nh_providers_sync(nh_instance_t *inst, int claim, int *claimed)
             inst->breaker = base;
             inst->version = version;
             inst->known = 1;
-            memset(&inst->counts, 0, sizeof(nh_breaker_counts_t));
+            nh_providers_clear_counts(inst);
             return NH_OK;
         }
 
@@ -511,7 +528,7 @@ nh_providers_sync(nh_instance_t *inst, int claim, int *claimed)
             inst->breaker = next;
             inst->version = new_version;
             inst->known = 1;
-            memset(&inst->counts, 0, sizeof(nh_breaker_counts_t));
+            nh_providers_clear_counts(inst);
 
             if (claim_ok) {
                 inst->counts.probe_round = next.probe_round;
