@@ -1297,7 +1297,8 @@ nh_worker_leased(nh_worker_t *w, nh_job_t *job, int rc, nh_lease_t *leased)
         nh_log(NH_LOG_DEBUG, "notification lease postponed",
                "notification_id=%s retry_in_ms=%lld error=%s", job->id,
                (long long) job->backoff_ms,
-               nh_log_quote(nh_db_error(w->db)));
+               nh_log_quote(leased->busy ? "row held by another transaction"
+                                         : nh_db_error(w->db)));
         nh_worker_retry_later(job);
         return;
 
@@ -1573,6 +1574,7 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
         return;
     }
 
+    memset(&record, 0, sizeof(nh_record_t));
     rc = nh_worker_record_query(w, job, &record, &retry_in_ms);
     nh_worker_recorded(w, job, rc, &record, retry_in_ms);
 }
@@ -1642,7 +1644,8 @@ nh_worker_recorded(nh_worker_t *w, nh_job_t *job, int rc,
         nh_log(NH_LOG_DEBUG, "outcome write postponed", "notification_id=%s "
                "tenant_id=%s retry_in_ms=%lld error=%s", job->id,
                job->tenant_id, (long long) job->backoff_ms,
-               nh_log_quote(nh_db_error(w->db)));
+               nh_log_quote(record.busy ? "row held by another transaction"
+                                        : nh_db_error(w->db)));
         nh_worker_retry_later(job);
         return;
     }
