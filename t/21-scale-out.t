@@ -11,7 +11,6 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 
-use POSIX ();
 use Test::More;
 use Time::HiRes qw(sleep time);
 
@@ -25,7 +24,6 @@ my $tenant = create_tenant_full($owner->{token}, name => 'Scale out',
 my $run = int(time) . "-$$";
 my $count = 2000;
 my $stack_dir = $ENV{NH_STACK_DIR};
-my $worker_bin = "$FindBin::Bin/../build/notifyhub-email";
 
 # Starts one more email worker in the stack's consumer group, with the
 # retry settings that scripts/stack gives the test stack's workers; returns
@@ -33,17 +31,8 @@ my $worker_bin = "$FindBin::Bin/../build/notifyhub-email";
 sub start_worker {
     my ($n) = @_;
     my $log = "$stack_dir/scale-out-$n.log";
-    my $pid = fork // die "cannot fork: $!\n";
 
-    if (!$pid) {
-        open STDOUT, '>>', $log or POSIX::_exit(1);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
-        @ENV{qw(NH_MAX_ATTEMPTS NH_RETRY_BASE_MS NH_RETRY_MAX_MS
-                NH_LEASE_SECONDS)} = (3, 200, 1000, 12);
-        exec $worker_bin or POSIX::_exit(1);
-    }
-
-    return ($pid, $log);
+    return (start_email_worker($log), $log);
 }
 
 sub assigned {
@@ -63,8 +52,23 @@ for my $n (1 .. 2) {
 }
 
 END {
+    my $stack_log = "$stack_dir/email.log";
+    my $offset = -s $stack_log // 0;
+
     kill 'TERM', grep { $_ } @pids;
     waitpid($_, 0) for grep { $_ } @pids;
+
+    # The stack's worker takes over the partitions of the workers that
+    # left. Until it has them, the next file's emails would wait for the
+    # rebalance.
+    wait_for(sub {
+        open my $fh, '<', $stack_log or return 0;
+        seek $fh, $offset, 0;
+        my $found = grep { /partitions assigned/ } <$fh>;
+        close $fh;
+        return $found;
+    }, timeout => 60) or diag("the stack's email worker got no new"
+        . ' partitions within 60 s of the extra workers leaving');
 }
 
 ok(wait_for(sub { !grep { !assigned($_) } @logs }, timeout => 60),

@@ -42,7 +42,6 @@ my $tenant = create_tenant_full($owner->{token}, name => 'Restarts',
     plan => 'STARTER');
 my $run = int(time) . "-$$";
 my $stack_dir = $ENV{NH_STACK_DIR};
-my $worker_bin = "$FindBin::Bin/../build/notifyhub-email";
 my $started = time;
 my %timings;
 
@@ -52,17 +51,8 @@ my %timings;
 sub start_worker {
     my ($n) = @_;
     my $log = "$stack_dir/restarts-$n.log";
-    my $pid = fork // die "cannot fork: $!\n";
 
-    if (!$pid) {
-        open STDOUT, '>>', $log or POSIX::_exit(1);
-        open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
-        @ENV{qw(NH_MAX_ATTEMPTS NH_RETRY_BASE_MS NH_RETRY_MAX_MS
-                NH_LEASE_SECONDS)} = (3, 200, 1000, 12);
-        exec $worker_bin or POSIX::_exit(1);
-    }
-
-    return ($pid, $log);
+    return (start_email_worker($log), $log);
 }
 
 # Returns the text a log file gained after byte $offset.

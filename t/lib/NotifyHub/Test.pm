@@ -78,6 +78,7 @@ our @EXPORT = qw(
     run_blocks var require_stack load_env base_url
     api http_request signup_owner create_tenant create_tenant_full
     unique_email psql rows_text table_count wait_for mailgun_messages stack
+    start_email_worker
     json_subset json_pointer decode_json_text encode_json_text
     parse_blocks
 );
@@ -671,6 +672,35 @@ sub table_count {
         unless $table =~ /^[a-z_][a-z0-9_]*$/;
 
     return scalar psql("SELECT count(*) FROM $table");
+}
+
+
+# Starts build/notifyhub-email in the background, in addition to the
+# stack's workers, with the test profiles' retry settings and its output
+# appended to $log. %env sets more variables, and a variable given as
+# undef is removed from the worker's environment. Returns the pid.
+sub start_email_worker {
+    my ($log, %env) = @_;
+    my $pid = fork // die "cannot fork: $!\n";
+
+    if (!$pid) {
+        open STDOUT, '>>', $log or POSIX::_exit(1);
+        open STDERR, '>&', \*STDOUT or POSIX::_exit(1);
+        @ENV{qw(NH_MAX_ATTEMPTS NH_RETRY_BASE_MS NH_RETRY_MAX_MS
+                NH_LEASE_SECONDS)} = (3, 200, 1000, 12);
+
+        for my $name (keys %env) {
+            if (defined $env{$name}) {
+                $ENV{$name} = $env{$name};
+            } else {
+                delete $ENV{$name};
+            }
+        }
+
+        exec "$ROOT/build/notifyhub-email" or POSIX::_exit(1);
+    }
+
+    return $pid;
 }
 
 
