@@ -239,11 +239,16 @@ $$;
 -- nh_delivery_record_targets of 0019, which also keeps the targets that
 -- failed permanently: a result with "permanent": true is added to
 -- failed_targets when the notification becomes RETRYING, so that the
--- retry leaves it out.
-CREATE OR REPLACE FUNCTION nh_delivery_record_targets(p_id uuid,
+-- retry leaves it out. Like nh_delivery_record_many, it does not wait for
+-- a notification row that another transaction holds: it then writes
+-- nothing and sets busy.
+DROP FUNCTION nh_delivery_record_targets(uuid, text, jsonb, bigint, text);
+
+CREATE FUNCTION nh_delivery_record_targets(p_id uuid,
     p_provider text, p_results jsonb, p_retry_in_ms bigint,
     p_dead_letter_reason text,
-    OUT status text, OUT deactivated integer, OUT dead_letter text)
+    OUT status text, OUT deactivated integer, OUT dead_letter text,
+    OUT busy boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     n notifications;
@@ -256,6 +261,7 @@ DECLARE
     r jsonb;
 BEGIN
     deactivated := 0;
+    busy := false;
 
     IF jsonb_typeof(p_results) IS DISTINCT FROM 'array'
        OR jsonb_array_length(p_results) = 0 OR p_retry_in_ms < 0
@@ -263,6 +269,19 @@ BEGIN
         RAISE EXCEPTION 'p_results must be a non-empty JSON array and '
               'p_retry_in_ms not negative'
               USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    PERFORM 1 FROM notifications x
+      WHERE x.id = p_id AND x.status = 'PROCESSING'
+        FOR UPDATE SKIP LOCKED;
+
+    IF NOT FOUND THEN
+        -- Still PROCESSING here means that the row was skipped, because
+        -- another transaction held it.
+        busy := EXISTS (SELECT 1 FROM notifications x
+                         WHERE x.id = p_id AND x.status = 'PROCESSING');
+        status := NULL;
+        RETURN;
     END IF;
 
     SELECT x INTO v_sent FROM jsonb_array_elements(p_results) x

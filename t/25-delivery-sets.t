@@ -205,6 +205,46 @@ is(psql('SELECT status || \' \' || (next_attempt_at > now())'
             $first), 1, 'no second log row for it');
 }
 
+# --- Outcomes of several targets ----------------------------------------------
+
+{
+    my $push = scalar psql(q{INSERT INTO notifications (id, tenant_id,
+            channel, status, attempts, to_address, body, created_at,
+            updated_at)
+        VALUES (gen_random_uuid(), $1, 'PUSH', 'PROCESSING', 1,
+                jsonb_build_object('deviceTokens',
+                                   jsonb_build_array('tok-a', 'tok-b')),
+                'Sets', now(), now())
+        RETURNING id}, $tid);
+    my $results = '[{"target": "tok-a", "status": "FAILED", "httpStatus": 503,'
+        . ' "error": "unavailable", "durationMs": 5, "permanent": false},'
+        . ' {"target": "tok-b", "status": "FAILED", "httpStatus": 400,'
+        . ' "error": "invalid", "durationMs": 5, "permanent": true}]';
+    my $call = q{SELECT status, busy FROM nh_delivery_record_targets($1,
+        'fcm', $2::jsonb, 3600000, NULL)};
+    my $pid = hold_row($push, 3);
+    my $started = time;
+    my @rows = psql($call, $push, $results);
+
+    is_deeply([map { join ' ', map { $_ // 'null' } @$_ } @rows],
+        ['null t'], 'a held push notification is reported busy');
+    cmp_ok(time - $started, '<', 2,
+        'the push outcome does not wait for the other session');
+    is(psql('SELECT count(*) FROM delivery_logs WHERE notification_id = $1',
+            $push), 0, 'nothing is written for the busy push');
+
+    waitpid($pid, 0);
+
+    is_deeply([map { "@$_" } psql($call, $push, $results)], ['RETRYING f'],
+        'the push outcome is written once the lock is gone');
+    is(psql('SELECT array_to_string(failed_targets, \',\')'
+            . ' FROM notifications WHERE id = $1', $push), 'tok-b',
+        'the permanently failed token is kept for the retry');
+
+    psql("UPDATE notifications SET status = 'CANCELLED' WHERE id = \$1",
+        $push);
+}
+
 # The retried notification would be queued in an hour.
 psql("UPDATE notifications SET status = 'CANCELLED' WHERE id = \$1", $second);
 

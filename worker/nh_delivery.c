@@ -349,7 +349,7 @@ nh_delivery_record_targets(nh_db_t *db, const char *id, const char *provider,
     values[3] = retry_in_ms >= 0 ? retry : NULL;
     values[4] = reason[0] != '\0' ? reason : NULL;
 
-    rc = nh_db_exec(db, "SELECT status, dead_letter, deactivated FROM "
+    rc = nh_db_exec(db, "SELECT status, dead_letter, deactivated, busy FROM "
                     "nh_delivery_record_targets($1, $2, $3, $4, $5)", 5,
                     values, &res);
     cJSON_free(text);

@@ -59,8 +59,8 @@ typedef struct {
     char  *dead_letter;
     /* The nh_device_deactivate() calls of nh_delivery_record_targets(). */
     int    deactivated;
-    /* Set by nh_delivery_record_many() when another transaction held the
-     * notification's row, so that nothing was written yet. */
+    /* Set when another transaction held the notification's row, so that
+     * nothing was written yet. */
     int    busy;
 } nh_record_t;
 

@@ -1180,25 +1180,33 @@ nh_worker_record_each(nh_worker_t *w, nh_job_t **jobs, size_t n)
 {
     nh_record_t  *records;
     int64_t      *retry_in_ms;
+    int          *results;
     size_t        i, done;
     int           rc;
 
     records = calloc(n, sizeof(nh_record_t));
     retry_in_ms = calloc(n, sizeof(int64_t));
+    results = calloc(n, sizeof(int));
 
-    if (records == NULL || retry_in_ms == NULL) {
+    if (records == NULL || retry_in_ms == NULL || results == NULL) {
         free(records);
         free(retry_in_ms);
+        free(results);
         return NH_ENOMEM;
     }
 
     done = 0;
     rc = nh_db_command(w->db, "BEGIN");
 
+    /* A row that another transaction holds is left for a later turn. */
     for (i = 0; i < n && rc == NH_OK; i++) {
-        rc = nh_worker_record_query(w, jobs[i], &records[i],
-                                    &retry_in_ms[i]);
-        done += rc == NH_OK;
+        results[i] = nh_worker_record_query(w, jobs[i], &records[i],
+                                            &retry_in_ms[i]);
+        done = i + 1;
+
+        if (results[i] != NH_OK && !records[i].busy) {
+            rc = results[i];
+        }
     }
 
     if (rc == NH_OK) {
@@ -1214,13 +1222,14 @@ nh_worker_record_each(nh_worker_t *w, nh_job_t **jobs, size_t n)
 
     } else {
         for (i = 0; i < n; i++) {
-            nh_worker_recorded(w, jobs[i], NH_OK, &records[i],
+            nh_worker_recorded(w, jobs[i], results[i], &records[i],
                                retry_in_ms[i]);
         }
     }
 
     free(records);
     free(retry_in_ms);
+    free(results);
 
     return rc;
 }
@@ -1581,8 +1590,9 @@ nh_worker_record(nh_worker_t *w, nh_job_t *job)
 
 
 /*
- * Writes the job's outcome; the caller commits it. Returns 0, or the
- * failure as nh_db_exec() does, or NH_ENOMEM.
+ * Writes the job's outcome; the caller commits it. Returns 0; NH_EAGAIN
+ * with record->busy set when another transaction held the row, so that
+ * nothing was written; or the failure as nh_db_exec() does, or NH_ENOMEM.
  */
 static int
 nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
@@ -1599,11 +1609,12 @@ nh_worker_record_query(nh_worker_t *w, nh_job_t *job, nh_record_t *record,
     if (provider->targets == NULL) {
         rc = nh_delivery_record_many(w->db, &item, 1, record);
 
-        return rc == NH_OK && record->busy ? NH_EAGAIN : rc;
+    } else {
+        rc = nh_worker_record_targets(w, job, item.retry_in_ms,
+                                      item.dead_letter_reason, record);
     }
 
-    return nh_worker_record_targets(w, job, item.retry_in_ms,
-                                    item.dead_letter_reason, record);
+    return rc == NH_OK && record->busy ? NH_EAGAIN : rc;
 }
 
 
