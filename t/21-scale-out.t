@@ -62,11 +62,7 @@ END {
     # left. Until it has them, the next file's emails would wait for the
     # rebalance.
     wait_for(sub {
-        open my $fh, '<', $stack_log or return 0;
-        seek $fh, $offset, 0;
-        my $found = grep { /partitions assigned/ } <$fh>;
-        close $fh;
-        return $found;
+        log_since($stack_log, $offset) =~ /partitions assigned/
     }, timeout => 60) or diag("the stack's email worker got no new"
         . ' partitions within 60 s of the extra workers leaving');
 }

@@ -55,17 +55,6 @@ sub start_worker {
     return (start_email_worker($log), $log);
 }
 
-# Returns the text a log file gained after byte $offset.
-sub log_since {
-    my ($file, $offset) = @_;
-
-    open my $fh, '<', $file or return '';
-    seek $fh, $offset, 0;
-    my $text = do { local $/; <$fh> } // '';
-    close $fh;
-
-    return $text;
-}
 
 # Returns the CPU time in seconds that process $pid has used so far.
 sub cpu_seconds {

@@ -25,6 +25,7 @@ struct nh_db_s {
 };
 
 
+static void nh_db_array_append(nh_db_array_t *a, const char *s, size_t n);
 static void nh_db_lost(nh_db_t *db, const char *msg, const char *reason);
 static void nh_db_set_error(nh_db_t *db, const char *message);
 
@@ -339,4 +340,97 @@ nh_db_command(nh_db_t *db, const char *sql)
     }
 
     return rc;
+}
+
+
+static void
+nh_db_array_append(nh_db_array_t *a, const char *s, size_t n)
+{
+    char    *data;
+    size_t   size;
+
+    if (a->failed) {
+        return;
+    }
+
+    /* One byte more for the closing brace and one for the NUL. */
+    if (a->len + n + 2 > a->size) {
+        size = a->size != 0 ? a->size : 256;
+        while (a->len + n + 2 > size) {
+            size *= 2;
+        }
+
+        data = realloc(a->data, size);
+        if (data == NULL) {
+            a->failed = 1;
+            return;
+        }
+
+        a->data = data;
+        a->size = size;
+    }
+
+    memcpy(a->data + a->len, s, n);
+    a->len += n;
+}
+
+
+void
+nh_db_array_add(nh_db_array_t *a, const char *value)
+{
+    const char  *p;
+
+    nh_db_array_append(a, a->len == 0 ? "{" : ",", 1);
+
+    if (value == NULL) {
+        nh_db_array_append(a, "NULL", 4);
+        return;
+    }
+
+    nh_db_array_append(a, "\"", 1);
+
+    for (p = value; *p != '\0'; p++) {
+        if (*p == '"' || *p == '\\') {
+            nh_db_array_append(a, "\\", 1);
+        }
+
+        nh_db_array_append(a, p, 1);
+    }
+
+    nh_db_array_append(a, "\"", 1);
+}
+
+
+void
+nh_db_array_add_number(nh_db_array_t *a, long long value, int null)
+{
+    char  buf[24];
+
+    if (null) {
+        nh_db_array_add(a, NULL);
+        return;
+    }
+
+    snprintf(buf, sizeof(buf), "%lld", value);
+    nh_db_array_add(a, buf);
+}
+
+
+char *
+nh_db_array_finish(nh_db_array_t *a)
+{
+    if (a->len == 0) {
+        nh_db_array_append(a, "{", 1);
+    }
+
+    nh_db_array_append(a, "}", 1);
+
+    if (a->failed) {
+        free(a->data);
+        return NULL;
+    }
+
+    a->data[a->len] = '\0';
+
+    return a->data;
 }

@@ -72,4 +72,30 @@ const char *nh_db_error(const nh_db_t *db);
 /* The SQLSTATE of the last failure, "" when there was none. */
 const char *nh_db_sqlstate(const nh_db_t *db);
 
+/*
+ * A PostgreSQL array literal being built, for a parameter of array type.
+ * Start from a zeroed one.
+ */
+typedef struct {
+    char    *data;
+    size_t   len;
+    size_t   size;
+    int      failed;     /* an allocation failed */
+} nh_db_array_t;
+
+/*
+ * Adds an element: NULL, or value in double quotes with its quotes and
+ * backslashes escaped, so that any text is one element.
+ */
+void nh_db_array_add(nh_db_array_t *a, const char *value);
+
+/* Adds value as a decimal element, or NULL when null is set. */
+void nh_db_array_add_number(nh_db_array_t *a, long long value, int null);
+
+/*
+ * Returns the literal, which the caller frees, or NULL when an allocation
+ * failed (the array is freed then). An array without elements is "{}".
+ */
+char *nh_db_array_finish(nh_db_array_t *a);
+
 #endif /* NH_DB_H */

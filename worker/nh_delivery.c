@@ -10,14 +10,6 @@
 #include <cjson/cJSON.h>
 
 
-/* A PostgreSQL array literal being built. */
-typedef struct {
-    char    *data;
-    size_t   len;
-    size_t   size;
-    int      failed;     /* an allocation failed */
-} nh_array_t;
-
 struct nh_lease_rows_s {
     PGresult  *res;
     size_t     refs;
@@ -28,10 +20,6 @@ static const char *nh_delivery_value(PGresult *res, int row,
     const char *column);
 static void nh_delivery_to_utf8(const char *in, char *out, size_t size);
 static int nh_delivery_result(PGresult *res, int row, nh_record_t *out);
-static void nh_array_append(nh_array_t *a, const char *s, size_t n);
-static void nh_array_add(nh_array_t *a, const char *value);
-static void nh_array_add_number(nh_array_t *a, long long value, int null);
-static char *nh_array_finish(nh_array_t *a);
 
 
 int
@@ -40,7 +28,7 @@ nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
 {
     nh_lease_rows_t  *rows;
     nh_lease_t       *lease;
-    nh_array_t        list;
+    nh_db_array_t        list;
     PGresult         *res;
     const char       *values[2];
     const char       *item, *attempts, *busy;
@@ -51,13 +39,13 @@ nh_delivery_lease_many(nh_db_t *db, char *const *ids, size_t n,
     int               rc, row;
 
     memset(out, 0, n * sizeof(nh_lease_t));
-    memset(&list, 0, sizeof(nh_array_t));
+    memset(&list, 0, sizeof(nh_db_array_t));
 
     for (i = 0; i < n; i++) {
-        nh_array_add(&list, ids[i]);
+        nh_db_array_add(&list, ids[i]);
     }
 
-    text = nh_array_finish(&list);
+    text = nh_db_array_finish(&list);
     rows = malloc(sizeof(nh_lease_rows_t));
 
     if (text == NULL || rows == NULL) {
@@ -181,7 +169,7 @@ nh_delivery_record_many(nh_db_t *db, const nh_outcome_item_t *items,
     size_t n, nh_record_t *out)
 {
     const nh_outcome_t  *o;
-    nh_array_t           arrays[9];
+    nh_db_array_t           arrays[9];
     PGresult            *res;
     const char          *values[9];
     char                 message_id[NH_OUTCOME_ID_MAX];
@@ -207,22 +195,22 @@ nh_delivery_record_many(nh_db_t *db, const nh_outcome_item_t *items,
                             ? items[i].dead_letter_reason : "",
                             reason, sizeof(reason));
 
-        nh_array_add(&arrays[0], items[i].id);
-        nh_array_add(&arrays[1], items[i].provider);
-        nh_array_add(&arrays[2],
+        nh_db_array_add(&arrays[0], items[i].id);
+        nh_db_array_add(&arrays[1], items[i].provider);
+        nh_db_array_add(&arrays[2],
                      o->status == NH_OUTCOME_SENT ? "SENT" : "FAILED");
-        nh_array_add_number(&arrays[3], o->http_status, o->http_status <= 0);
-        nh_array_add(&arrays[4], message_id[0] != '\0' ? message_id : NULL);
-        nh_array_add(&arrays[5], error[0] != '\0' ? error : NULL);
-        nh_array_add_number(&arrays[6], o->duration_ms, 0);
-        nh_array_add_number(&arrays[7], items[i].retry_in_ms,
+        nh_db_array_add_number(&arrays[3], o->http_status, o->http_status <= 0);
+        nh_db_array_add(&arrays[4], message_id[0] != '\0' ? message_id : NULL);
+        nh_db_array_add(&arrays[5], error[0] != '\0' ? error : NULL);
+        nh_db_array_add_number(&arrays[6], o->duration_ms, 0);
+        nh_db_array_add_number(&arrays[7], items[i].retry_in_ms,
                             items[i].retry_in_ms < 0);
-        nh_array_add(&arrays[8], reason[0] != '\0' ? reason : NULL);
+        nh_db_array_add(&arrays[8], reason[0] != '\0' ? reason : NULL);
     }
 
     bad = 0;
     for (k = 0; k < 9; k++) {
-        texts[k] = nh_array_finish(&arrays[k]);
+        texts[k] = nh_db_array_finish(&arrays[k]);
         bad |= texts[k] == NULL;
     }
 
@@ -437,103 +425,4 @@ nh_delivery_to_utf8(const char *in, char *out, size_t size)
             out[i] = '?';
         }
     }
-}
-
-
-static void
-nh_array_append(nh_array_t *a, const char *s, size_t n)
-{
-    char    *data;
-    size_t   size;
-
-    if (a->failed) {
-        return;
-    }
-
-    /* One byte more for the closing brace and one for the NUL. */
-    if (a->len + n + 2 > a->size) {
-        size = a->size != 0 ? a->size : 256;
-        while (a->len + n + 2 > size) {
-            size *= 2;
-        }
-
-        data = realloc(a->data, size);
-        if (data == NULL) {
-            a->failed = 1;
-            return;
-        }
-
-        a->data = data;
-        a->size = size;
-    }
-
-    memcpy(a->data + a->len, s, n);
-    a->len += n;
-}
-
-
-/*
- * Adds an element: NULL, or value in double quotes with its quotes and
- * backslashes escaped, so that any text is one element.
- */
-static void
-nh_array_add(nh_array_t *a, const char *value)
-{
-    const char  *p;
-
-    nh_array_append(a, a->len == 0 ? "{" : ",", 1);
-
-    if (value == NULL) {
-        nh_array_append(a, "NULL", 4);
-        return;
-    }
-
-    nh_array_append(a, "\"", 1);
-
-    for (p = value; *p != '\0'; p++) {
-        if (*p == '"' || *p == '\\') {
-            nh_array_append(a, "\\", 1);
-        }
-
-        nh_array_append(a, p, 1);
-    }
-
-    nh_array_append(a, "\"", 1);
-}
-
-
-static void
-nh_array_add_number(nh_array_t *a, long long value, int null)
-{
-    char  buf[24];
-
-    if (null) {
-        nh_array_add(a, NULL);
-        return;
-    }
-
-    snprintf(buf, sizeof(buf), "%lld", value);
-    nh_array_add(a, buf);
-}
-
-
-/* Returns the literal, to be freed by the caller, or NULL when out of
- * memory. An array without elements is "{}". */
-static char *
-nh_array_finish(nh_array_t *a)
-{
-    if (a->len == 0) {
-        nh_array_append(a, "{", 1);
-    }
-
-    nh_array_append(a, "}", 1);
-
-    if (a->failed) {
-        free(a->data);
-        return NULL;
-    }
-
-    a->data[a->len] = '\0';
-
-    return a->data;
 }

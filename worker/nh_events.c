@@ -49,9 +49,9 @@ nh_events_relay(nh_db_t *db, rd_kafka_t *producer, const char *topic,
     PGresult             *res, *lock;
     rd_kafka_resp_err_t   err;
     const char           *values[1];
-    char                  max[24], *ids, *p;
+    nh_db_array_t         list;
+    char                  max[24], *ids;
     int                   rc, i, n, failed;
-    size_t                size;
 
     *relayed = 0;
     res = NULL;
@@ -124,25 +124,16 @@ nh_events_relay(nh_db_t *db, rd_kafka_t *producer, const char *topic,
         return nh_events_end(db, 0) == NH_OK ? NH_EAGAIN : NH_ERROR;
     }
 
-    /* The ids as an array literal: digits and commas only. */
-    size = 3;
+    memset(&list, 0, sizeof(nh_db_array_t));
     for (i = 0; i < n; i++) {
-        size += (size_t) PQgetlength(res, i, 0) + 1;
+        nh_db_array_add(&list, PQgetvalue(res, i, 0));
     }
 
-    ids = malloc(size);
+    ids = nh_db_array_finish(&list);
     if (ids == NULL) {
         rc = NH_ERROR;
         goto failed;
     }
-
-    p = ids;
-    *p++ = '{';
-    for (i = 0; i < n; i++) {
-        p += sprintf(p, "%s%s", i ? "," : "", PQgetvalue(res, i, 0));
-    }
-    *p++ = '}';
-    *p = '\0';
 
     PQclear(res);
     res = NULL;

@@ -1010,10 +1010,11 @@ nh_worker_run_jobs(nh_worker_t *w)
 /*
  * Leases, or writes the outcomes of, every due job in state with one
  * statement, so that the per-statement costs are paid once per loop turn.
- * Then it acts on each result. Decisions of the recipient's preferences
- * are left to the per-job path. When the statement fails, the jobs wait as
- * when their own write fails, and the next turn runs them one by one, so
- * that one bad job cannot stop the others.
+ * Outcomes of several targets each take one statement per job, in one
+ * transaction. Then it acts on each result. Decisions of the recipient's
+ * preferences are left to the per-job path. When the write fails, the
+ * jobs wait as when their own write fails, and the next turn runs them
+ * one by one, so that one bad job cannot stop the others.
  */
 static void
 nh_worker_run_batch(nh_worker_t *w, nh_job_state_e state, int64_t now)
@@ -1198,7 +1199,8 @@ nh_worker_record_each(nh_worker_t *w, nh_job_t **jobs, size_t n)
     done = 0;
     rc = nh_db_command(w->db, "BEGIN");
 
-    /* A row that another transaction holds is left for a later turn. */
+    /* A row that another transaction has locked is left for a later
+     * turn. */
     for (i = 0; i < n && rc == NH_OK; i++) {
         results[i] = nh_worker_record_query(w, jobs[i], &records[i],
                                             &retry_in_ms[i]);
@@ -1266,7 +1268,7 @@ nh_worker_lease(nh_worker_t *w, nh_job_t *job)
 
 /*
  * Returns the result of one lease of nh_delivery_lease_many(): 0 when it
- * was leased, NH_EAGAIN when another transaction held the row, else
+ * was leased, NH_EAGAIN when another transaction had locked the row, else
  * NH_ENOENT.
  */
 static int
@@ -2376,9 +2378,9 @@ nh_worker_ensure_topic(nh_worker_t *w, int wait_ms)
 
 
 /*
- * Whether an assigned partition has messages beyond the consumer's
- * position, by the high watermarks of the last fetch responses (no
- * request to the broker).
+ * Returns whether an assigned partition has messages beyond the
+ * consumer's position. It reads the high watermarks of the last fetch
+ * responses, so it sends no request to the broker.
  */
 static int
 nh_worker_lagging(nh_worker_t *w)

@@ -78,7 +78,7 @@ our @EXPORT = qw(
     run_blocks var require_stack load_env base_url
     api http_request signup_owner create_tenant create_tenant_full
     unique_email psql rows_text table_count wait_for mailgun_messages stack
-    start_email_worker
+    start_email_worker log_since
     json_subset json_pointer decode_json_text encode_json_text
     parse_blocks
 );
@@ -672,6 +672,20 @@ sub table_count {
         unless $table =~ /^[a-z_][a-z0-9_]*$/;
 
     return scalar psql("SELECT count(*) FROM $table");
+}
+
+
+# Returns the text of $file from byte $offset on, '' when it cannot be
+# read: what a log gained since its size was $offset.
+sub log_since {
+    my ($file, $offset) = @_;
+
+    open my $fh, '<', $file or return '';
+    seek $fh, $offset, 0;
+    my $text = do { local $/; <$fh> } // '';
+    close $fh;
+
+    return $text;
 }
 
 
